@@ -1,0 +1,1 @@
+"""Resource dataclasses and their transition tables: values only, no I/O."""
