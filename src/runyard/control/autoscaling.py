@@ -60,8 +60,14 @@ class AutoScaling:
         seeds.add(marker)
         uow.repo(AutoScalingConfiguration).add(
             AutoScalingConfiguration(
-                arn=apprunner_arn(scope.region, scope.account, "autoscalingconfiguration", DEFAULT_NAME, 1,
-                                  self._deps.ids.hex32()),
+                arn=apprunner_arn(
+                    scope.region,
+                    scope.account,
+                    "autoscalingconfiguration",
+                    DEFAULT_NAME,
+                    1,
+                    self._deps.ids.hex32(),
+                ),
                 name=DEFAULT_NAME,
                 revision=1,
                 generation=1,
@@ -115,8 +121,9 @@ class AutoScaling:
                 )
             generation, revision = revisions.next_revision(same_name)
             config = AutoScalingConfiguration(
-                arn=apprunner_arn(scope.region, scope.account, "autoscalingconfiguration", name, revision,
-                                  deps.ids.hex32()),
+                arn=apprunner_arn(
+                    scope.region, scope.account, "autoscalingconfiguration", name, revision, deps.ids.hex32()
+                ),
                 name=name,
                 revision=revision,
                 generation=generation,
@@ -179,7 +186,7 @@ class AutoScaling:
 
     # -- queries --------------------------------------------------------------------------------
 
-    def list(self, scope: Scope, *, name: str | None, latest_only: bool) -> list[AutoScalingView]:
+    def find_all(self, scope: Scope, *, name: str | None, latest_only: bool) -> list[AutoScalingView]:
         self.ensure_region(scope)
         with self._deps.store.read() as uow:
             everything = uow.repo(AutoScalingConfiguration).find(account=scope.account, region=scope.region)
@@ -230,8 +237,9 @@ class AutoScaling:
         return users
 
     def _view(self, uow: UnitOfWork, scope: Scope, config: AutoScalingConfiguration) -> AutoScalingView:
-        same_name = uow.repo(AutoScalingConfiguration).find(account=scope.account, region=scope.region,
-                                                            name=config.name)
+        same_name = uow.repo(AutoScalingConfiguration).find(
+            account=scope.account, region=scope.region, name=config.name
+        )
         latest = config.arn in revisions.latest_arns(same_name)
         used = bool(self._users_by_config(uow, scope).get(config.arn))
         return AutoScalingView(config, latest, used)

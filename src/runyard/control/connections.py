@@ -44,7 +44,7 @@ class Connections:
             uow.tags.merge(Connection.KIND, connection.key, tags)
             return connection
 
-    def list(self, scope: Scope, *, name: str | None = None) -> list[Connection]:
+    def find_all(self, scope: Scope, *, name: str | None = None) -> list[Connection]:
         with self._deps.store.read() as uow:
             return uow.repo(Connection).find(account=scope.account, region=scope.region, name=name)
 
@@ -71,6 +71,4 @@ class Connections:
             if users:
                 raise InUse(f"The connection is used by services {', '.join(users)}; delete them first.")
             repo.remove(arn)
-            return dataclasses.replace(
-                connection, status=CONNECTION_TRANSITIONS.check(connection.status, "DELETED")
-            )
+            return dataclasses.replace(connection, status=CONNECTION_TRANSITIONS.check(connection.status, "DELETED"))

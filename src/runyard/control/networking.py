@@ -86,7 +86,7 @@ class VpcConnectors:
             uow.repo(VpcConnector).save(deleted)
             return deleted
 
-    def list(self, scope: Scope) -> list[VpcConnector]:
+    def find_all(self, scope: Scope) -> list[VpcConnector]:
         with self._deps.store.read() as uow:
             found = uow.repo(VpcConnector).find(account=scope.account, region=scope.region)
         return [c for c in found if c.status == ACTIVE]
@@ -151,7 +151,9 @@ class VpcIngressConnections:
         with self._deps.store.read() as uow:
             return self._get(uow, scope, arn)
 
-    def update(self, scope: Scope, arn: str, *, vpc_id: str | None, vpc_endpoint_id: str | None) -> VpcIngressConnection:
+    def update(
+        self, scope: Scope, arn: str, *, vpc_id: str | None, vpc_endpoint_id: str | None
+    ) -> VpcIngressConnection:
         if not vpc_id or not vpc_endpoint_id:
             raise InvalidInput("IngressVpcConfiguration needs both VpcId and VpcEndpointId.")
         with self._deps.store.write() as uow:
@@ -182,7 +184,7 @@ class VpcIngressConnections:
             uow.repo(VpcIngressConnection).save(deleted)
             return deleted
 
-    def list(
+    def find_all(
         self, scope: Scope, *, service_arn: str | None, vpc_endpoint_id: str | None
     ) -> list[VpcIngressConnection]:
         with self._deps.store.read() as uow:

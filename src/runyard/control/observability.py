@@ -54,8 +54,14 @@ class Observability:
                 )
             generation, revision = revisions.next_revision(same_name)
             config = ObservabilityConfiguration(
-                arn=apprunner_arn(scope.region, scope.account, "observabilityconfiguration", name, revision,
-                                  deps.ids.hex32()),
+                arn=apprunner_arn(
+                    scope.region,
+                    scope.account,
+                    "observabilityconfiguration",
+                    name,
+                    revision,
+                    deps.ids.hex32(),
+                ),
                 name=name,
                 revision=revision,
                 generation=generation,
@@ -84,12 +90,14 @@ class Observability:
             if users:
                 raise InUse(f"{config.arn} is used by services: {', '.join(users)}.")
             deleted = dataclasses.replace(
-                config, status=REVISION_TRANSITIONS.check(config.status, INACTIVE), deleted_at=self._deps.clock.now()
+                config,
+                status=REVISION_TRANSITIONS.check(config.status, INACTIVE),
+                deleted_at=self._deps.clock.now(),
             )
             uow.repo(ObservabilityConfiguration).save(deleted)
             return self._view(uow, scope, deleted)
 
-    def list(self, scope: Scope, *, name: str | None, latest_only: bool) -> list[ObservabilityView]:
+    def find_all(self, scope: Scope, *, name: str | None, latest_only: bool) -> list[ObservabilityView]:
         with self._deps.store.read() as uow:
             everything = uow.repo(ObservabilityConfiguration).find(account=scope.account, region=scope.region)
         latest = revisions.latest_arns(everything)

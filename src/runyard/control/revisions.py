@@ -65,8 +65,8 @@ def resolve(ref: ArnRef, same_name: Sequence[V], *, label: str) -> V:
     elif len(parts) == 2:
         if parts[1].isdigit():
             candidates = [item for item in same_name if item.revision == int(parts[1])]
-            live = active(candidates)
-            found = (live or candidates or [None])[-1]
+            preferred = active(candidates) or candidates
+            found = preferred[-1] if preferred else None
     else:
         live = active(same_name)
         found = max(live, key=lambda item: item.revision) if live else None

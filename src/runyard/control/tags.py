@@ -17,8 +17,10 @@ from runyard.errors import InvalidInput, NotFound, QuotaExceeded
 from runyard.ids import parse_arn
 
 # The App Runner resource types that carry tags, by the type named in their ARN.
-APPRUNNER_TAGGABLE: dict[str, type[Service | Connection | AutoScalingConfiguration | ObservabilityConfiguration |
-                                     VpcConnector | VpcIngressConnection]] = {
+Taggable = (
+    Service | Connection | AutoScalingConfiguration | ObservabilityConfiguration | VpcConnector | VpcIngressConnection
+)
+APPRUNNER_TAGGABLE: dict[str, type[Taggable]] = {
     "service": Service,
     "connection": Connection,
     "autoscalingconfiguration": AutoScalingConfiguration,
@@ -50,7 +52,7 @@ def apprunner_target(uow: UnitOfWork, scope: Scope, arn_text: str) -> tuple[str,
     if cls is None:
         raise NotFound(f"Resource not found: {arn_text}")
     read_arn(scope, arn_text, resource_type, label="Resource")
-    repo: Repository[object] = uow.repo(cls)  # type: ignore[arg-type]
+    repo: Repository[Taggable] = uow.repo(cls)
     if repo.get(arn_text) is None:
         raise NotFound(f"Resource not found: {arn_text}")
     return cls.KIND, arn_text
@@ -62,11 +64,11 @@ class Tagging:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    def list(self, uow: UnitOfWork, target: tuple[str, str]) -> list[Tag]:
-        return uow.tags.list(*target)
+    def get(self, uow: UnitOfWork, target: tuple[str, str]) -> list[Tag]:
+        return uow.tags.get(*target)
 
     def tag(self, uow: UnitOfWork, target: tuple[str, str], tags: list[Tag]) -> None:
-        check_new_tags(self._deps, tags, existing=uow.tags.list(*target))
+        check_new_tags(self._deps, tags, existing=uow.tags.get(*target))
         uow.tags.merge(*target, tags)
 
     def untag(self, uow: UnitOfWork, target: tuple[str, str], keys: list[str]) -> None:

@@ -84,7 +84,7 @@ class _Tags:
     def __init__(self, conn: sa.Connection) -> None:
         self._conn = conn
 
-    def list(self, kind: str, key: str) -> list[Tag]:
+    def get(self, kind: str, key: str) -> list[Tag]:
         t = schema.tags
         rows = self._conn.execute(
             sa.select(t.c.tag_key, t.c.tag_value).where(t.c.kind == kind, t.c.key == key).order_by(t.c.position)
@@ -93,14 +93,12 @@ class _Tags:
 
     def merge(self, kind: str, key: str, tags: list[Tag]) -> None:
         t = schema.tags
-        existing = dict(self.list(kind, key))
+        existing = dict(self.get(kind, key))
         position = len(existing)
         for tag_key, value in tags:
             if tag_key in existing:
                 self._conn.execute(
-                    sa.update(t)
-                    .where(t.c.kind == kind, t.c.key == key, t.c.tag_key == tag_key)
-                    .values(tag_value=value)
+                    sa.update(t).where(t.c.kind == kind, t.c.key == key, t.c.tag_key == tag_key).values(tag_value=value)
                 )
             else:
                 self._conn.execute(

@@ -16,7 +16,11 @@ INSTALLED_PROVIDERS = frozenset({"GitHubEnterpriseServer", "GitLabSelfManaged"})
 
 CONNECTION_TRANSITIONS = TransitionTable(
     "connection",
-    {"PENDING": frozenset({"AVAILABLE", "ERROR"}), "AVAILABLE": frozenset({"ERROR"}), "ERROR": frozenset({"AVAILABLE"})},
+    {
+        "PENDING": frozenset({"AVAILABLE", "ERROR"}),
+        "AVAILABLE": frozenset({"ERROR"}),
+        "ERROR": frozenset({"AVAILABLE"}),
+    },
 )
 HOST_TRANSITIONS = TransitionTable(
     "host",

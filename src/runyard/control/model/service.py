@@ -26,6 +26,8 @@ class Service:
     observability_configuration_arn: str | None = None
     vpc_connector_arn: str | None = None
     connection_arn: str | None = None
+    url_label: str = ""  # the 10 [a-z0-9] characters that start its ServiceUrl
+    updated_at: float | None = None
     deleted_at: float | None = None
 
     @property
@@ -35,3 +37,116 @@ class Service:
     @property
     def live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+
+# -- the desired configuration of a service (CreateService / UpdateService input, in domain form) ----
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSource:
+    repository_url: str
+    branch: str
+    source_directory: str | None = None
+    configuration_source: str | None = None  # "API" | "REPOSITORY"
+    runtime: str | None = None
+    build_command: str | None = None
+    start_command: str | None = None
+    port: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSource:
+    identifier: str
+    repository_type: str  # "ECR" | "ECR_PUBLIC"
+    port: str | None = None
+    start_command: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    code: CodeSource | None
+    image: ImageSource | None
+    auto_deployments: bool | None = None
+    connection_arn: str | None = None
+    access_role_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    cpu: int = 1024  # CPU units
+    memory: int = 2048  # MB
+    instance_role_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckSpec:
+    # Defaults as the real API returns them when unset (api-contract §5), not the model docs' 5/2.
+    protocol: str = "TCP"
+    path: str = "/"
+    interval: int = 10
+    timeout: int = 5
+    healthy_threshold: int = 1
+    unhealthy_threshold: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    egress_type: str = "DEFAULT"
+    vpc_connector_arn: str | None = None
+    publicly_accessible: bool = True
+    ip_address_type: str = "IPV4"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilitySpec:
+    enabled: bool
+    configuration_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    source: SourceSpec
+    instance: InstanceSpec = InstanceSpec()
+    health_check: HealthCheckSpec = HealthCheckSpec()
+    network: NetworkSpec = NetworkSpec()
+    observability: ObservabilitySpec | None = None
+    kms_key: str | None = None
+    auto_scaling_configuration_arn: str | None = None
+
+
+# -- instance sizes -----------------------------------------------------------------------------------
+
+_CPU_UNITS = {"0.25 vCPU": 256, "0.5 vCPU": 512, "1 vCPU": 1024, "2 vCPU": 2048, "4 vCPU": 4096}
+_MEMORY_MB = {
+    "0.5 GB": 512,
+    "1 GB": 1024,
+    "2 GB": 2048,
+    "3 GB": 3072,
+    "4 GB": 4096,
+    "6 GB": 6144,
+    "8 GB": 8192,
+    "10 GB": 10240,
+    "12 GB": 12288,
+}
+# The CPU and memory pairs App Runner offers (developer guide, "App Runner service configuration").
+VALID_SIZES: dict[int, frozenset[int]] = {
+    256: frozenset({512, 1024}),
+    512: frozenset({1024}),
+    1024: frozenset({2048, 3072, 4096}),
+    2048: frozenset({4096, 6144}),
+    4096: frozenset({8192, 10240, 12288}),
+}
+
+
+def cpu_units(text: str) -> int:
+    """ "1 vCPU" or "1024" -> 1024 (the model's pattern has already admitted the text)."""
+    return _CPU_UNITS[text] if text in _CPU_UNITS else int(text)
+
+
+def memory_mb(text: str) -> int:
+    """ "2 GB" or "2048" -> 2048."""
+    return _MEMORY_MB[text] if text in _MEMORY_MB else int(text)

@@ -1,0 +1,1 @@
+"""`runyard` commands: thin over app.py."""

@@ -1,0 +1,25 @@
+"""The control plane as one object: the commands and queries the API and the console both call."""
+
+from __future__ import annotations
+
+from runyard.control.autoscaling import AutoScaling
+from runyard.control.codeconnections import CodeConnections
+from runyard.control.connections import Connections
+from runyard.control.context import Deps
+from runyard.control.networking import VpcConnectors, VpcIngressConnections
+from runyard.control.observability import Observability
+from runyard.control.services import Services
+from runyard.control.tags import Tagging
+
+
+class ControlPlane:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.connections = Connections(deps)
+        self.autoscaling = AutoScaling(deps)
+        self.observability = Observability(deps)
+        self.vpc_connectors = VpcConnectors(deps)
+        self.vpc_ingress = VpcIngressConnections(deps)
+        self.services = Services(deps, self.autoscaling, self.observability)
+        self.codeconnections = CodeConnections(deps)
+        self.tagging = Tagging(deps)
