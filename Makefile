@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := git ca-certificates
+APT_PACKAGES := git ca-certificates haproxy
 ARGS ?=
 
 .PHONY: deps venv run test lint fmt clean
