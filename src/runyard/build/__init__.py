@@ -1,0 +1,1 @@
+"""Build: turns a service's source into immutable, content-addressed artifacts."""
