@@ -195,7 +195,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        json.dumps(document, ensure_ascii=False).encode()  # lone surrogates ("\ud800") are not text
+    except (UnicodeDecodeError, UnicodeEncodeError, json.JSONDecodeError, RecursionError):
         raise SerializationError("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise SerializationError("The request body must be a JSON object.")

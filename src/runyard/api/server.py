@@ -71,7 +71,14 @@ class ApiEndpoint:
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
-        response = await self._handle(request, request_id)
+        try:
+            response = await self._handle(request, request_id)
+        except Exception:
+            # Whatever failed before or after the provider, the client still gets a JSON error with an id.
+            log.exception("%s request failed", request_id)
+            response = _error(
+                500, "InternalFailure", f"An internal error occurred (request id {request_id}).", request_id
+            )
         log.info(
             "%s %s %s %d %.1fms",
             request_id,

@@ -80,7 +80,12 @@ def verify(
         raise AuthFailure("IncompleteSignatureException", "The request must contain a valid X-Amz-Date header.")
     if amz_date[:8] != scope_date:
         raise AuthFailure("InvalidSignatureException", "Date in Credential scope does not match X-Amz-Date.")
-    signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+    try:
+        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+    except ValueError:  # well-formed but not a date, e.g. month 13
+        raise AuthFailure(
+            "IncompleteSignatureException", "The request must contain a valid X-Amz-Date header."
+        ) from None
     current = time.time() if now is None else now
     if abs(current - signed_at) > MAX_SKEW_SECONDS:
         raise AuthFailure(
@@ -101,7 +106,10 @@ def verify(
     request = AWSRequest(method=method, url=url, data=body, headers={name: headers[name] for name in names})
     request.context["timestamp"] = amz_date
     signer = _ExactHeadersSigner(Credentials(access_key, secret), service, region)
-    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    try:
+        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    except ValueError:  # an unparsable Host, e.g. "[::1"
+        raise AuthFailure("InvalidSignatureException", "The Host header is not valid.") from None
     if not hmac.compare_digest(expected, signature):
         raise AuthFailure(
             "InvalidSignatureException",

@@ -108,7 +108,8 @@ class AutoScaling:
             repo = uow.repo(AutoScalingConfiguration)
             everything = repo.find(account=scope.account, region=scope.region)
             same_name = [c for c in everything if c.name == name]
-            live_names = {c.name for c in revisions.active(everything)}
+            # The quota counts the names you create; the provided DefaultConfiguration is not one of them.
+            live_names = {c.name for c in revisions.active(everything) if c.name != DEFAULT_NAME}
             if name not in live_names and len(live_names) >= deps.quotas.auto_scaling_names:
                 raise QuotaExceeded(
                     f"You have reached the quota of {deps.quotas.auto_scaling_names} auto scaling configuration "

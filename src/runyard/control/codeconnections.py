@@ -54,9 +54,10 @@ def read_connection_arn(text: str) -> ConnectionRef:
 
 def read_host_arn(text: str) -> HostArnRef:
     arn = parse_arn(text)
-    if arn is None or arn.service not in NAMESPACES or arn.resource_type != "host" or len(arn.parts) != 1:
+    # The host id is "<name>-<8 hex>" and a host name may contain "/": the id is all after "host/".
+    if arn is None or arn.service not in NAMESPACES or arn.resource_type != "host" or not "/".join(arn.parts):
         raise NotFound(f"Host not found: {text}")
-    return HostArnRef(arn.account, arn.region, arn.parts[0])
+    return HostArnRef(arn.account, arn.region, "/".join(arn.parts))
 
 
 class CodeConnections:
