@@ -1,9 +1,8 @@
 """HAProxy as the data plane: the base configuration, a runtime-API client and the process supervisor.
 
-The configuration is rendered once. Afterwards hosts, slots, weights, maxconn and states change only through
-the runtime API, so instances come and go without a reload. HAProxy 2.6 cannot add backends at runtime, hence
-a fixed pool of pre-declared backends, each with pre-declared server slots. The host map is written to disk on
-every change so a restart keeps routing; slots are runtime-only and the caller re-enables them after a restart.
+The configuration is rendered once; then hosts and slots change only through the runtime API (no reload).
+HAProxy 2.6 cannot add backends at runtime, hence a fixed pool of backends with pre-declared server slots.
+The host map is also written to disk so a restart keeps routing; the caller re-enables slots after a restart.
 """
 
 from __future__ import annotations
@@ -182,13 +181,6 @@ def write_hosts_map(path: Path, routes: Mapping[str, str]) -> None:
     _atomic_write(path, "\n".join(lines) + "\n")
 
 
-class ProxyType(enum.IntEnum):
-    FRONTEND = 0
-    BACKEND = 1
-    SERVER = 2
-    LISTENER = 3
-
-
 class SlotAdmin(enum.StrEnum):
     READY = "ready"
     DRAIN = "drain"
@@ -199,12 +191,12 @@ class SlotAdmin(enum.StrEnum):
 class StatRow:
     """One row of `show stat`. Empty counters read as 0; `slim` (maxconn) is None when unlimited.
 
-    qtime/ctime/rtime/ttime are HAProxy's averages in ms over the last 1024 requests.
+    `type`: 0 frontend, 1 backend, 2 server, 3 listener. q/c/r/ttime: averages in ms over the last 1024 requests.
     """
 
     pxname: str
     svname: str
-    type: ProxyType
+    type: int
     status: str
     addr: str
     weight: int
@@ -214,20 +206,12 @@ class StatRow:
     smax: int
     slim: int | None
     stot: int
-    lbtot: int
     req_tot: int
-    hrsp_1xx: int
     hrsp_2xx: int
-    hrsp_3xx: int
     hrsp_4xx: int
     hrsp_5xx: int
-    hrsp_other: int
     econ: int
     eresp: int
-    wretr: int
-    wredis: int
-    cli_abrt: int
-    srv_abrt: int
     qtime: int
     ctime: int
     rtime: int
@@ -239,14 +223,8 @@ class StatRow:
         values: dict[str, Any] = {}
         for field in fields(cls):
             raw = row.get(field.name) or ""
-            if field.type == "str":
-                values[field.name] = raw
-            elif field.type == "ProxyType":
-                values[field.name] = ProxyType(int(raw))
-            elif field.type == "int | None":
-                values[field.name] = int(raw) if raw else None
-            else:
-                values[field.name] = int(raw) if raw else 0
+            empty = None if field.type == "int | None" else 0
+            values[field.name] = raw if field.type == "str" else int(raw) if raw else empty
         return cls(**values)
 
 
@@ -256,7 +234,7 @@ def parse_stat_csv(text: str) -> list[StatRow]:
 
 @dataclass(frozen=True, slots=True)
 class SlotState:
-    """A server slot of a pool backend: where it points, its admin state and its live load."""
+    """A server slot of a pool backend: where it points, its states, and its counters (maxconn: `stats.slim`)."""
 
     backend: str
     slot: int
@@ -265,20 +243,15 @@ class SlotState:
     admin: SlotAdmin
     up: bool
     weight: int
-    maxconn: int | None
-    scur: int
-    qcur: int
-    stot: int
-    check_status: str
+    stats: StatRow
 
 
 class HAProxyRuntime:
     """Client of the runtime API on the admin stats socket.
 
-    One command per connection rather than the `prompt` mode: HAProxy ends each reply by closing the socket,
-    so replies need no delimiting; concurrent callers (the autoscaler polling stats while a deployment flips
-    slots) share no connection and need no lock; nothing has to reconnect after HAProxy restarts. A UNIX
-    connect costs well under a millisecond.
+    One command per connection, not `prompt` mode: the closed socket delimits each reply, concurrent callers
+    (autoscaler polling, deployments flipping slots) share no connection or lock, and nothing reconnects after
+    a restart. A UNIX connect costs well under a millisecond.
     """
 
     def __init__(self, socket_path: Path, *, hosts_map: Path, timeout: float = 5.0) -> None:
@@ -324,9 +297,7 @@ class HAProxyRuntime:
                     raise
                 # `add map` does not check for duplicates (the first entry would win), hence `set` first.
                 await self.execute(f"add map {self.hosts_map} {key} {backend}")
-            routes = read_hosts_map(self.hosts_map)
-            routes[key] = backend
-            write_hosts_map(self.hosts_map, routes)
+            self._save_route(key, backend)
 
     async def remove_host(self, host: str) -> None:
         """Stop routing `host` (it falls to the default backend). Removing an unknown host is not an error."""
@@ -337,9 +308,15 @@ class HAProxyRuntime:
             except HAProxyCommandError as error:
                 if "not found" not in error.message.lower():
                     raise
-            routes = read_hosts_map(self.hosts_map)
-            routes.pop(key, None)
-            write_hosts_map(self.hosts_map, routes)
+            self._save_route(key, None)
+
+    def _save_route(self, host: str, backend: str | None) -> None:
+        routes = read_hosts_map(self.hosts_map)
+        if backend is None:
+            routes.pop(host, None)
+        else:
+            routes[host] = backend
+        write_hosts_map(self.hosts_map, routes)
 
     async def enable_slot(
         self,
@@ -352,11 +329,10 @@ class HAProxyRuntime:
         maxconn: int,
         health_check: bool = True,
     ) -> None:
-        """Point a slot at an instance and put it in service. `maxconn` 0 means unlimited (no queueing).
+        """Point a slot at an instance and put it in service; `maxconn` 0 means unlimited (no queueing).
 
-        With `health_check`, HAProxy's TCP checks (settings fixed at render time) can take the slot down;
-        without, the caller drives its health through `set_slot_health`. Disable a live slot before
-        pointing it at another instance, so no request reaches a half-changed server.
+        With `health_check`, HAProxy's TCP checks can take the slot down; without, the caller drives its health
+        (`set_slot_health`). Disable a live slot before pointing it elsewhere: no half-changed server is used.
         """
         server = _server(backend, slot)
         host = str(ipaddress.ip_address(address))
@@ -388,43 +364,21 @@ class HAProxyRuntime:
         await self.execute(f"set server {_server(backend, slot)} state maint")
 
     async def slot_states(self, backend: str) -> list[SlotState]:
-        backend = _token(backend, "backend")
-        state_text = await self.execute(f"show servers state {backend}")
+        """Each slot's target and states (`show servers state`) with its `show stat` row."""
+        lines = (await self.execute(f"show servers state {_token(backend, 'backend')}")).splitlines()
+        header = lines[1].removeprefix("# ").split()  # line 0 is the format version
         rows = {row.svname: row for row in await self.stats(backend)}
-        lines = state_text.splitlines()
-        header = next(line for line in lines if line.startswith("# ")).removeprefix("# ").split()
         states: list[SlotState] = []
-        for line in lines[1:]:
-            if line.startswith("#") or not line.strip():
-                continue
+        for line in lines[2:]:
             server = dict(zip(header, line.split(), strict=False))
-            name = server["srv_name"]
+            name, flags = server["srv_name"], int(server["srv_admin_state"])
             if not name.startswith(SLOT_PREFIX) or name not in rows:
                 continue  # the backup activator is not a slot
-            admin_flags, row = int(server["srv_admin_state"]), rows[name]
-            admin = (
-                SlotAdmin.MAINT
-                if admin_flags & _ADMIN_MAINT
-                else SlotAdmin.DRAIN
-                if admin_flags & _ADMIN_DRAIN
-                else SlotAdmin.READY
-            )
-            states.append(
-                SlotState(
-                    backend=backend,
-                    slot=int(name.removeprefix(SLOT_PREFIX)),
-                    address=server["srv_addr"],
-                    port=int(server["srv_port"]),
-                    admin=admin,
-                    up=server["srv_op_state"] in ("1", "2"),  # starting or running
-                    weight=int(server["srv_uweight"]),
-                    maxconn=row.slim,
-                    scur=row.scur,
-                    qcur=row.qcur,
-                    stot=row.stot,
-                    check_status=row.check_status,
-                )
-            )
+            admin = SlotAdmin.MAINT if flags & _ADMIN_MAINT else SlotAdmin.DRAIN if flags & _ADMIN_DRAIN else None
+            slot = int(name.removeprefix(SLOT_PREFIX))
+            up = server["srv_op_state"] in ("1", "2")  # starting or running
+            address, port, weight = server["srv_addr"], int(server["srv_port"]), int(server["srv_uweight"])
+            states.append(SlotState(backend, slot, address, port, admin or SlotAdmin.READY, up, weight, rows[name]))
         return sorted(states, key=lambda state: state.slot)
 
     async def stats(self, backend: str | None = None) -> list[StatRow]:
@@ -504,6 +458,7 @@ class HAProxyProcess:
         await self.check_config()
         self.socket_path.unlink(missing_ok=True)  # a stale socket file must not pass for a live one
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        # Popen rather than asyncio's subprocess: the child is not tied to the event loop that started it.
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [binary, "-W", "-f", str(self.config_path), "-p", str(self.pid_path)],
@@ -520,19 +475,17 @@ class HAProxyProcess:
             raise
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Soft stop (SIGUSR1: in-flight requests finish), then SIGTERM, then SIGKILL of the process group."""
+        """Soft stop (SIGUSR1: in-flight requests finish), then SIGTERM, then SIGKILL, each to the whole group."""
         process = self._process
         if process is None:
             return
-        for sig, wait in ((signal.SIGUSR1, grace), (signal.SIGTERM, 5.0)):
+        for sig, wait in ((signal.SIGUSR1, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             if process.poll() is not None:
                 break
-            process.send_signal(sig)
-            await _wait_exit(process, wait)
-        if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # the workers share the master's group
-            await _wait_exit(process, 5.0)
+                os.killpg(process.pid, sig)  # the workers share the master's process group
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(process.wait, wait)
         self._process = None
 
     async def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float, log_offset: int) -> None:
@@ -540,7 +493,8 @@ class HAProxyProcess:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise HAProxyStartError(f"haproxy exited with status {process.returncode}:\n{self._log(log_offset)}")
+                output = self.log_path.read_bytes()[log_offset:][-4000:].decode(errors="replace").strip()
+                raise HAProxyStartError(f"haproxy exited with status {process.returncode}:\n{output}")
             try:
                 await runtime.execute("show info")
                 return
@@ -549,20 +503,6 @@ class HAProxyProcess:
             if time.monotonic() > deadline:
                 raise HAProxyStartError(f"haproxy did not answer on {self.socket_path} within {timeout}s")
             await asyncio.sleep(0.05)
-
-    def _log(self, offset: int) -> str:
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read()[-4000:].decode(errors="replace").strip()
-
-
-async def _wait_exit(process: subprocess.Popen[bytes], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 def _atomic_write(path: Path, text: str) -> None:
