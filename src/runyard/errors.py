@@ -35,6 +35,10 @@ class QuotaExceeded(RunyardError):
     """A configured quota would be exceeded."""
 
 
+class TagLimitExceeded(RunyardError):
+    """Too many tags on one resource: a limit of the request, not an account quota."""
+
+
 class NotSupported(RunyardError):
     """The operation or option is not implemented by Runyard (yet); the message names it."""
 

@@ -23,6 +23,7 @@ _CODECONNECTIONS: dict[type[errors.RunyardError], tuple[str, ...]] = {
     errors.NotFound: ("ResourceNotFoundException",),
     errors.InvalidState: ("ResourceUnavailableException", "ConflictException"),
     errors.QuotaExceeded: ("LimitExceededException",),
+    errors.TagLimitExceeded: ("LimitExceededException", "ValidationException"),
     errors.UnsupportedProvider: ("UnsupportedProviderTypeException",),
     errors.NotSupported: ("UnsupportedOperationException",),
     # ValidationException is AWS's common error for bad input where an operation models none.

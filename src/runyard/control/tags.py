@@ -13,7 +13,7 @@ from runyard.control.model.apprunner import (
 )
 from runyard.control.model.service import Service
 from runyard.control.ports import Repository, Tag, UnitOfWork
-from runyard.errors import InvalidInput, NotFound, QuotaExceeded
+from runyard.errors import InvalidInput, NotFound, TagLimitExceeded
 from runyard.ids import parse_arn
 
 # The App Runner resource types that carry tags, by the type named in their ARN.
@@ -41,7 +41,7 @@ def check_new_tags(deps: Deps, tags: list[Tag], *, existing: list[Tag] | None = 
     total = {key for key, _ in existing or []} | set(keys)
     limit = deps.quotas.tags_per_resource
     if len(total) > limit:
-        raise QuotaExceeded(f"A resource can have at most {limit} tags; this request would leave {len(total)}.")
+        raise TagLimitExceeded(f"A resource can have at most {limit} tags; this request would leave {len(total)}.")
 
 
 def apprunner_target(uow: UnitOfWork, scope: Scope, arn_text: str) -> tuple[str, str]:

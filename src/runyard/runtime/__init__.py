@@ -1,0 +1,1 @@
+"""Where instances run, behind one small interface (`base.RuntimeBackend`)."""

@@ -1,0 +1,1 @@
+"""Fetching code: git and provider adapters."""
