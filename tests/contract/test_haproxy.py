@@ -200,8 +200,13 @@ def test_stats_and_slot_states_follow_the_traffic(plane: HAProxyProcess, backend
         before = await runtime.stats(POOL)
         async with _client() as client:
             assert await _answers(client, plane, "app.test", count=10) == {"a", "b"}
-        after = await runtime.stats()
-        used = [_row(after, POOL, f"inst{slot}").stot - _row(before, POOL, f"inst{slot}").stot for slot in (1, 2)]
+        # Counters are updated when each stream ends, which can be just after the client has its answer.
+        for _ in range(50):
+            after = await runtime.stats()
+            used = [_row(after, POOL, f"inst{slot}").stot - _row(before, POOL, f"inst{slot}").stot for slot in (1, 2)]
+            if sum(used) >= 10 and _row(after, POOL, "BACKEND").hrsp_2xx >= 10:
+                break
+            await asyncio.sleep(0.05)
         assert all(count > 0 for count in used) and sum(used) == 10
         assert _row(after, POOL, "BACKEND").hrsp_2xx == 10
         assert _row(after, "fe_http", "FRONTEND").req_tot >= 10
