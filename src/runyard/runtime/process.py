@@ -1,20 +1,19 @@
 """The process backend: each instance is a supervised child process group on this machine.
 
-Start command: App Runner runs the user's StartCommand through a shell, and so do we (`/bin/bash -c`, or
-`/bin/sh -c` where bash is missing; App Runner's Amazon Linux images have bash as sh, and bash execs a lone
-command, so the supervised pid is the app itself and its exit status and signals are its own). A shell is
-acceptable only because the string is the user's own command for their own app: Runyard never formats a value
-of its own into it. The port, home and the user's variables reach the app through an explicit environment.
+Start command: App Runner runs the user's StartCommand through a shell, and so do we: `/bin/bash -c` (App
+Runner's Amazon Linux images have bash as sh, and bash execs a lone command, so the pid we supervise is the app
+and its exit status is its own), else `/bin/sh -c`. A shell is acceptable only because the string is the user's
+own command for their own app: Runyard never formats a value into it; the port, home and the user's variables
+reach the app through an explicit environment (nothing inherited from Runyard's).
 
-Limits, as probed on the reference machine (cgroups v1 hybrid, root, no systemd, no CAP_SYS_RESOURCE):
-`/sys/fs/cgroup/{memory,cpu}` are writable, so each instance gets `runyard/<id>` in both, with
-memory.limit_in_bytes and cpu.cfs_quota_us; an app past its memory is OOM-killed (SIGKILL). Where that is not
-writable (cgroups v2 only, no privileges) RLIMIT_AS is set instead: lowering a limit needs no capability, but
-it caps address space, not resident memory (runtimes that reserve large ranges may need more), and CPU is then
-not limited. `Instance.limits` records which mechanism applied.
+Limits, as probed on the reference machine (cgroups v1 hybrid, root, no systemd, no CAP_SYS_RESOURCE): the v1
+memory and cpu hierarchies are writable, so each instance gets `runyard/<id>` in both (memory.limit_in_bytes,
+cpu.cfs_quota_us); an app past its memory is OOM-killed. Elsewhere (cgroups v2 only, no privileges) RLIMIT_AS
+is set instead: lowering a limit needs no capability, but it caps address space, not resident memory, and CPU
+is then not limited. `Instance.limits` records which mechanism applied.
 
-Logs: the log file is the app's stdout and stderr directly (one O_APPEND descriptor), not a pipe through
-Runyard, so the app keeps running and logging across a Runyard restart; lines arrive as the app flushes them.
+Logs: the app's stdout and stderr are the log file itself (one O_APPEND descriptor), not a pipe through Runyard,
+so the app keeps running and logging across a Runyard restart; lines arrive as the app flushes them.
 """
 
 from __future__ import annotations
@@ -80,14 +79,9 @@ def _alive(proc: _Proc | None) -> bool:
     return proc is not None and proc.state not in ("Z", "X")
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Live processes in a process group (zombies do not count: they hold nothing but a pid)."""
-    return [int(n) for n in os.listdir("/proc") if n.isdigit() and _group_member(int(n), pgid)]
-
-
-def _group_member(pid: int, pgid: int) -> bool:
-    proc = _proc(pid)
-    return _alive(proc) and proc is not None and proc.pgrp == pgid
+def _group_alive(pgid: int) -> bool:
+    """Whether any live process is in the group (zombies do not count: they hold nothing but a pid)."""
+    return any(_alive(p) and p.pgrp == pgid for n in os.listdir("/proc") if n.isdigit() and (p := _proc(int(n))))
 
 
 def _boot_id() -> str:
@@ -107,12 +101,17 @@ class _Cgroup:
     """The instance's cgroups v1 directories, `<root>/{memory,cpu}/runyard/<id>`."""
 
     def __init__(self, root: Path, instance_id: str) -> None:
+        self.root = root
         self.memory = root / "memory" / "runyard" / instance_id
         self.cpu = root / "cpu" / "runyard" / instance_id
 
     def create(self, memory_mb: int, cpu_units: int) -> None:
+        # Never mkdir into a cgroups v2 tree that merely has these names: require the v1 controllers' own files.
+        if not (self.root / "memory/memory.limit_in_bytes").exists() or not (self.root / "cpu/cpu.shares").exists():
+            raise OSError("no cgroups v1 memory and cpu hierarchies")
         for directory in (self.memory, self.cpu):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.parent.mkdir(exist_ok=True)
+            directory.mkdir(exist_ok=True)
         limit = str(memory_mb * _MIB)
         (self.memory / "memory.limit_in_bytes").write_text(limit)
         memsw = self.memory / "memory.memsw.limit_in_bytes"
@@ -139,19 +138,16 @@ class _Cgroup:
 
     def remove(self) -> None:
         for directory in (self.memory, self.cpu):
-            try:
-                directory.rmdir()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                _log.warning("could not remove cgroup %s: %s", directory, exc)
+            if directory.exists():
+                try:
+                    directory.rmdir()
+                except OSError as exc:
+                    _log.warning("could not remove cgroup %s: %s", directory, exc)
 
 
 def _enter_limits(cgroup_fds: list[int], address_space: int | None) -> Callable[[], None]:
     """Runs in the child between fork and exec, so the app is limited before it can allocate or fork.
-
-    It makes syscalls only (no imports, no locks), which is what keeps a preexec function safe in a threaded parent.
-    """
+    Syscalls only (no imports, no locks): that keeps a preexec function safe in a threaded parent."""
 
     def preexec() -> None:
         for fd in cgroup_fds:
@@ -194,9 +190,8 @@ class ProcessBackend:
         self._port_range = port_range
         self._cgroup_root = cgroup_root
         self._shell = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
-        self._records: dict[str, _Record] = {}
         self._children: dict[str, subprocess.Popen[bytes]] = {}
-        self._gone: dict[str, tuple[InstanceState, Path]] = {}
+        self._gone: dict[str, tuple[InstanceState, Path]] = {}  # final states, for `inspect` after clean-up
 
     async def start(self, spec: InstanceSpec) -> Instance:
         spec.validate()
@@ -212,9 +207,10 @@ class ProcessBackend:
         env = {"PATH": _PATH, "LANG": "C.UTF-8", "HOME": str(home), **spec.env}
         env.update(dict.fromkeys(("PORT", *spec.port_env_names), str(port)))
         cgroup, limits = self._limit(spec)
-        cgroup_fds = cgroup.open_procs() if cgroup is not None else []
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cgroup_fds: list[int] = []
         try:
+            cgroup_fds = cgroup.open_procs() if cgroup else []
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(spec.log_path, "ab") as log:
                 child = subprocess.Popen(
                     [self._shell, "-c", spec.command],
@@ -226,7 +222,7 @@ class ProcessBackend:
                     start_new_session=True,  # its own session and process group, so stop reaches all it spawns
                     preexec_fn=_enter_limits(cgroup_fds, None if cgroup else _address_space(spec.memory_mb)),
                 )
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:  # ValueError: a NUL in the env
             if cgroup is not None:
                 cgroup.remove()
             shutil.rmtree(home, ignore_errors=True)
@@ -234,20 +230,12 @@ class ProcessBackend:
         finally:
             for fd in cgroup_fds:
                 os.close(fd)
-        proc = _proc(child.pid)  # readable even if it already exited: it is not reaped yet
+        ticks = proc.start_ticks if (proc := _proc(child.pid)) else 0  # readable even after exit: not reaped yet
+        # start_new_session: the child leads its own process group, so pgid == pid
         record = _Record(
-            instance_id=instance_id,
-            pid=child.pid,
-            pgid=child.pid,  # start_new_session: the child leads its own group
-            port=port,
-            started_at=time.time(),
-            start_ticks=proc.start_ticks if proc else 0,
-            boot_id=_boot_id(),
-            limits=limits.value,
-            log_path=str(spec.log_path),
+            instance_id, child.pid, child.pid, port, time.time(), ticks, _boot_id(), limits.value, str(spec.log_path)
         )
         self._children[instance_id] = child
-        self._records[instance_id] = record
         self._gone.pop(instance_id, None)
         self._save(record)
         _log.info("instance %s started: pid %d, port %d, limits %s", instance_id, child.pid, port, limits.value)
@@ -273,10 +261,12 @@ class ProcessBackend:
         raise InstanceNotFound(f"No instance {instance_id}")
 
     async def instances(self) -> list[Instance]:
+        for instance_id, child in list(self._children.items()):  # children another backend stopped: reap them
+            if child.poll() is not None and self._record(instance_id) is None:
+                del self._children[instance_id]
         running: list[Instance] = []
         for record in self._all_records():
-            if self._state(record).running:
-                self._records[record.instance_id] = record  # re-adopted, if another backend started it
+            if self._state(record).running:  # ours, or re-adopted from before a restart
                 running.append(record.instance())
                 continue
             try:  # dead: kill what is left of its group, release its cgroup, forget its record
@@ -357,8 +347,7 @@ class ProcessBackend:
         while True:
             self._state(record)  # reaps our own child once it exits
             cgroup = self._cgroup(record)
-            group = _group_members(record.pgid) if self._is_ours(record) else []
-            if not group and not (cgroup and cgroup.pids()):
+            if not (self._is_ours(record) and _group_alive(record.pgid)) and not (cgroup and cgroup.pids()):
                 return True
             if asyncio.get_running_loop().time() >= deadline:
                 return False
@@ -371,24 +360,18 @@ class ProcessBackend:
             cgroup.remove()
         (self._dir / f"{record.instance_id}.json").unlink(missing_ok=True)
         shutil.rmtree(self._dir / "home" / record.instance_id, ignore_errors=True)
-        self._records.pop(record.instance_id, None)
         self._children.pop(record.instance_id, None)
         self._gone[record.instance_id] = (state, Path(record.log_path))
         if len(self._gone) > _GONE_KEPT:
             del self._gone[next(iter(self._gone))]
         _log.info("instance %s stopped: %s", record.instance_id, state)
 
+    # The state directory is the one source of truth, so every backend on it (before or after a restart) agrees.
     def _record(self, instance_id: str) -> _Record | None:
-        if instance_id in self._records or not is_valid_instance_id(instance_id):
-            return self._records.get(instance_id)
-        record = _load(self._dir / f"{instance_id}.json")
-        if record is not None:
-            self._records[instance_id] = record
-        return record
+        return _load(self._dir / f"{instance_id}.json") if is_valid_instance_id(instance_id) else None
 
     def _all_records(self) -> list[_Record]:
-        on_disk = [r for p in sorted(self._dir.glob("*.json")) if (r := _load(p))] if self._dir.is_dir() else []
-        return list(({r.instance_id: r for r in on_disk} | self._records).values())
+        return [r for p in sorted(self._dir.glob("*.json")) if (r := _load(p))] if self._dir.is_dir() else []
 
     def _save(self, record: _Record) -> None:
         path = self._dir / f"{record.instance_id}.json"

@@ -1,0 +1,415 @@
+"""Contract: what every runtime backend promises, run against real processes (only the process backend so far).
+
+Each test drives its backend with `asyncio.run`; the `backend_factory` fixture stops every instance afterwards,
+even when a test fails, so no app outlives the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from runyard.runtime.base import (
+    Instance,
+    InstanceNotFound,
+    InstanceSpec,
+    InstanceState,
+    InstanceStatus,
+    LimitMechanism,
+    RuntimeBackend,
+    RuntimeBackendError,
+)
+from runyard.runtime.process import ProcessBackend
+
+T = TypeVar("T")
+BackendFactory = Callable[[], RuntimeBackend]
+
+# The app under test: answers with its environment, logs to both streams, leaves a marker on SIGTERM.
+APP = """
+import http.server, json, os, signal, subprocess, sys
+
+mode = sys.argv[1]
+
+def on_term(signum, frame):
+    with open(os.environ["MARKER"], "w") as marker:
+        marker.write("SIGTERM")
+    os._exit(0)
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN if mode == "ignore-term" else on_term)
+if mode == "spawn-child":
+    child = subprocess.Popen([sys.executable, "-c", CHILD])
+    with open(os.environ["MARKER"] + ".child", "w") as pid_file:
+        pid_file.write(str(child.pid))
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(dict(os.environ)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+print("app listening", flush=True)
+print("app stderr line", file=sys.stderr, flush=True)
+server.serve_forever()
+""".replace("CHILD", repr("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"))
+
+HOG = """
+print("hog started", flush=True)
+chunks = [b"x" * (1 << 20) for _ in range(1024)]
+print("hog survived", flush=True)
+"""
+
+SECRET_NAME = "RUNYARD_CONTRACT_NOT_FOR_APPS"
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 10.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (result := await check()) is not None:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def get_env(instance: Instance) -> dict[str, str]:
+    async with httpx.AsyncClient(trust_env=False, timeout=2.0) as client:
+
+        async def attempt() -> dict[str, str] | None:
+            try:
+                response = await client.get(f"http://{instance.address}/")
+            except httpx.TransportError:
+                return None
+            return dict(response.json())
+
+        return await eventually(attempt, f"{instance.instance_id} to answer on {instance.address}")
+
+
+async def ended(backend: RuntimeBackend, instance_id: str) -> InstanceState:
+    async def check() -> InstanceState | None:
+        state = await backend.inspect(instance_id)
+        return None if state.running else state
+
+    return await eventually(check, f"{instance_id} to end")
+
+
+def refused(instance: Instance) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((instance.host, instance.port)) != 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+class Apps:
+    """Writes the test apps into an artifact directory and makes specs for them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "artifact"
+        self.dir.mkdir()
+        (self.dir / "app.py").write_text(APP)
+        (self.dir / "hog.py").write_text(HOG)
+
+    def spec(self, mode: str = "serve", *, command: str | None = None, memory_mb: int = 512) -> InstanceSpec:
+        instance_id = f"i-{mode}-{uuid.uuid4().hex[:12]}"
+        return InstanceSpec(
+            instance_id=instance_id,
+            working_dir=self.dir,
+            command=command or f"{shlex.quote(sys.executable)} app.py {mode}",
+            env={"GREETING": "hello", "MARKER": str(self.marker(instance_id))},
+            port_env_names=("PORT", "MY_APP_PORT"),
+            cpu_units=1024,
+            memory_mb=memory_mb,
+            log_path=self.root / "logs" / f"{instance_id}.log",
+        )
+
+    def marker(self, instance_id: str) -> Path:
+        return self.root / f"{instance_id}.marker"
+
+
+def _process_backends(tmp_path: Path) -> tuple[BackendFactory, Callable[[], None]]:
+    state_dir = tmp_path / "state"
+
+    def last_resort() -> None:  # only records the backend failed to clean up are left
+        for record in state_dir.glob("*.json"):
+            pgid = json.loads(record.read_text())["pgid"]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+
+    return (lambda: ProcessBackend(state_dir)), last_resort
+
+
+@pytest.fixture(params=["process"])
+def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
+    """Makes backends that share one state (a new one stands for Runyard after a restart)."""
+    make, last_resort = {"process": _process_backends}[request.param](tmp_path)
+    made: list[RuntimeBackend] = []
+
+    def factory() -> RuntimeBackend:
+        made.append(make())
+        return made[-1]
+
+    yield factory
+
+    async def stop_all() -> None:
+        for backend in made:
+            for instance in await backend.instances():
+                await backend.stop(instance.instance_id, grace=0.5)
+
+    try:
+        run(stop_all())
+    finally:
+        last_resort()
+
+
+@pytest.fixture
+def backend(backend_factory: BackendFactory) -> RuntimeBackend:
+    return backend_factory()
+
+
+@pytest.fixture
+def apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Apps:
+    monkeypatch.setenv(SECRET_NAME, "must not leak")
+    return Apps(tmp_path)
+
+
+def test_app_answers_on_the_port_with_an_explicit_environment(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        instance = await backend.start(apps.spec())
+        env = await get_env(instance)
+        assert instance.address == f"{instance.host}:{instance.port}"
+        assert env["PORT"] == env["MY_APP_PORT"] == str(instance.port)
+        assert env["GREETING"] == "hello"
+        assert SECRET_NAME not in env
+        assert env.get("HOME") != os.environ.get("HOME")
+        assert (await backend.inspect(instance.instance_id)).running
+        assert instance.instance_id in {i.instance_id for i in await backend.instances()}
+
+    run(scenario())
+
+
+def test_stdout_and_stderr_land_in_the_log(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        spec = apps.spec()
+        instance = await backend.start(spec)
+        await get_env(instance)
+
+        async def logged() -> tuple[str, ...] | None:
+            lines = (await backend.logs(instance.instance_id)).lines
+            return lines if any("GET / HTTP" in line for line in lines) else None
+
+        lines = await eventually(logged, "the request log line")
+        assert "app listening" in lines
+        assert "app stderr line" in lines
+        text = spec.log_path.read_text()
+        assert "app listening" in text and "GET / HTTP" in text
+        chunk = await backend.logs(instance.instance_id)
+        assert (await backend.logs(instance.instance_id, offset=chunk.next_offset)).lines == ()
+
+    run(scenario())
+
+
+def test_stop_sends_sigterm_and_frees_the_port(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        spec = apps.spec()
+        instance = await backend.start(spec)
+        await get_env(instance)
+        began = time.monotonic()
+        await backend.stop(instance.instance_id, grace=10)
+        assert time.monotonic() - began < 5, "a graceful app must not wait out the grace period"
+        assert apps.marker(spec.instance_id).read_text() == "SIGTERM"
+        assert refused(instance)
+        assert await backend.inspect(instance.instance_id) == InstanceState(InstanceStatus.EXITED, exit_code=0)
+        assert instance.instance_id not in {i.instance_id for i in await backend.instances()}
+        await backend.stop(instance.instance_id, grace=1)  # stopping again is not an error
+
+    run(scenario())
+
+
+def test_an_app_ignoring_sigterm_is_killed_after_the_grace_period(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        instance = await backend.start(apps.spec("ignore-term"))
+        await get_env(instance)
+        began = time.monotonic()
+        await backend.stop(instance.instance_id, grace=0.5)
+        assert time.monotonic() - began >= 0.5
+        state = await backend.inspect(instance.instance_id)
+        assert state == InstanceState(InstanceStatus.KILLED, signal=signal.SIGKILL)
+        assert refused(instance)
+
+    run(scenario())
+
+
+def test_processes_the_app_spawned_are_stopped_too(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        spec = apps.spec("spawn-child")
+        instance = await backend.start(spec)
+        await get_env(instance)
+        child_pid = int(Path(f"{apps.marker(spec.instance_id)}.child").read_text())
+        assert pid_alive(child_pid)
+        await backend.stop(instance.instance_id, grace=0.5)  # the app exits at once; its child ignores SIGTERM
+        assert not pid_alive(child_pid)
+
+    run(scenario())
+
+
+def test_a_crashing_command_reports_its_exit_code(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        command = f"{shlex.quote(sys.executable)} -c \"import sys; print('boom', flush=True); sys.exit(3)\""
+        spec = apps.spec("crash", command=command)
+        await backend.start(spec)
+        state = await ended(backend, spec.instance_id)
+        assert state == InstanceState(InstanceStatus.EXITED, exit_code=3)
+        assert "boom" in spec.log_path.read_text()
+        assert spec.instance_id not in {i.instance_id for i in await backend.instances()}
+        await backend.stop(spec.instance_id, grace=1)
+
+    run(scenario())
+
+
+def test_a_new_backend_readopts_running_instances(backend_factory: BackendFactory, apps: Apps) -> None:
+    async def scenario() -> None:
+        spec = apps.spec()
+        instance = await backend_factory().start(spec)
+        await get_env(instance)
+        restarted = backend_factory()
+        assert [i for i in await restarted.instances() if i.instance_id == spec.instance_id] == [instance]
+        assert (await restarted.inspect(spec.instance_id)).running
+        await restarted.stop(spec.instance_id, grace=5)
+        assert apps.marker(spec.instance_id).read_text() == "SIGTERM"
+        assert refused(instance)
+        assert await restarted.instances() == []
+
+    run(scenario())
+
+
+def test_an_app_allocating_past_its_memory_dies(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        spec = apps.spec("hog", command=f"{shlex.quote(sys.executable)} hog.py", memory_mb=128)
+        instance = await backend.start(spec)
+        if instance.limits is LimitMechanism.NONE:
+            pytest.skip("this backend could apply no memory limit here (no writable cgroups, no rlimits)")
+        state = await ended(backend, spec.instance_id)
+        log = spec.log_path.read_text()
+        assert "hog started" in log and "hog survived" not in log
+        assert state != InstanceState(InstanceStatus.EXITED, exit_code=0)
+        if instance.limits is LimitMechanism.CGROUP_V1:
+            assert state == InstanceState(InstanceStatus.KILLED, signal=signal.SIGKILL, oom_killed=True)
+
+    run(scenario())
+
+
+def test_unknown_and_invalid_instances(backend: RuntimeBackend, apps: Apps) -> None:
+    async def scenario() -> None:
+        await backend.stop("i-never-started", grace=1)
+        with pytest.raises(InstanceNotFound):
+            await backend.inspect("i-never-started")
+        with pytest.raises(RuntimeBackendError):
+            await backend.start(InstanceSpec(**{**_fields(apps.spec()), "instance_id": "../escape"}))
+        with pytest.raises(RuntimeBackendError):
+            await backend.start(InstanceSpec(**{**_fields(apps.spec()), "working_dir": apps.root / "missing"}))
+        assert await backend.instances() == []
+
+    run(scenario())
+
+
+def _fields(spec: InstanceSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in InstanceSpec.__dataclass_fields__}
+
+
+# Process backend only: its limit mechanisms and its state files.
+
+
+def test_process_cgroup_limits_are_set_and_removed(tmp_path: Path, apps: Apps) -> None:
+    async def scenario() -> None:
+        backend = ProcessBackend(tmp_path / "state")
+        spec = apps.spec(memory_mb=300)
+        memory = Path("/sys/fs/cgroup/memory/runyard") / spec.instance_id
+        cpu = Path("/sys/fs/cgroup/cpu/runyard") / spec.instance_id
+        instance = await backend.start(spec)
+        try:
+            if instance.limits is not LimitMechanism.CGROUP_V1:
+                pytest.skip("cgroups v1 are not writable here")
+            assert (memory / "memory.limit_in_bytes").read_text().strip() == str(300 * 1024 * 1024)
+            assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "100000"
+            assert (cpu / "cpu.cfs_period_us").read_text().strip() == "100000"
+        finally:
+            await backend.stop(spec.instance_id, grace=2)
+        assert not memory.exists() and not cpu.exists()
+
+    run(scenario())
+
+
+def test_process_rlimit_fallback_stops_a_memory_hog(tmp_path: Path, apps: Apps) -> None:
+    async def scenario() -> None:
+        backend = ProcessBackend(tmp_path / "state", cgroup_root=None)
+        spec = apps.spec("hog", command=f"{shlex.quote(sys.executable)} hog.py", memory_mb=256)
+        try:
+            instance = await backend.start(spec)
+            assert instance.limits is LimitMechanism.RLIMIT
+            state = await ended(backend, spec.instance_id)
+        finally:
+            await backend.stop(spec.instance_id, grace=1)
+        log = spec.log_path.read_text()
+        assert "hog started" in log and "MemoryError" in log and "hog survived" not in log
+        assert state.status is InstanceStatus.EXITED and state.exit_code not in (None, 0)
+
+    run(scenario())
+
+
+def test_process_a_recycled_pid_is_not_adopted(tmp_path: Path, apps: Apps) -> None:
+    state_dir = tmp_path / "state"
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+
+        async def scenario() -> None:
+            backend = ProcessBackend(state_dir)
+            spec = apps.spec()
+            await backend.start(spec)
+            record = json.loads((state_dir / f"{spec.instance_id}.json").read_text())
+            await backend.stop(spec.instance_id, grace=2)
+            # A record whose pid now belongs to another process: same number, different start time.
+            stat = Path(f"/proc/{stranger.pid}/stat").read_text()
+            ticks = int(stat[stat.rindex(")") + 2 :].split()[19]) + 1
+            ghost = {
+                **record,
+                "instance_id": "i-ghost",
+                "pid": stranger.pid,
+                "pgid": stranger.pid,
+                "start_ticks": ticks,
+            }
+            (state_dir / "i-ghost.json").write_text(json.dumps(ghost))
+            assert await ProcessBackend(state_dir).instances() == []
+            assert not (state_dir / "i-ghost.json").exists()
+            assert stranger.poll() is None, "the stranger must not be signalled"
+
+        run(scenario())
+    finally:
+        stranger.kill()
+        stranger.wait()
