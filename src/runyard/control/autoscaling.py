@@ -18,7 +18,7 @@ from runyard.control.model.apprunner import (
 from runyard.control.model.service import Service
 from runyard.control.ports import Tag, UnitOfWork
 from runyard.control.tags import check_new_tags
-from runyard.errors import InUse, InvalidInput, NotFound, QuotaExceeded
+from runyard.errors import InUse, InvalidInput, NotFound
 from runyard.ids import apprunner_arn
 
 DEFAULT_NAME = "DefaultConfiguration"
@@ -107,20 +107,14 @@ class AutoScaling:
         with deps.store.write() as uow:
             repo = uow.repo(AutoScalingConfiguration)
             everything = repo.find(account=scope.account, region=scope.region)
-            same_name = [c for c in everything if c.name == name]
-            # The quota counts the names you create; the provided DefaultConfiguration is not one of them.
-            live_names = {c.name for c in revisions.active(everything) if c.name != DEFAULT_NAME}
-            if name not in live_names and len(live_names) >= deps.quotas.auto_scaling_names:
-                raise QuotaExceeded(
-                    f"You have reached the quota of {deps.quotas.auto_scaling_names} auto scaling configuration "
-                    f"names in {scope.region}."
-                )
-            if len(revisions.active(same_name)) >= deps.quotas.auto_scaling_revisions:
-                raise QuotaExceeded(
-                    f"You have reached the quota of {deps.quotas.auto_scaling_revisions} revisions for the auto "
-                    f"scaling configuration {name!r}."
-                )
-            generation, revision = revisions.next_revision(same_name)
+            generation, revision = revisions.plan_revision(
+                everything,
+                name,
+                names_quota=deps.quotas.auto_scaling_names,
+                revisions_quota=deps.quotas.auto_scaling_revisions,
+                label="auto scaling configuration",
+                provided=frozenset({DEFAULT_NAME}),
+            )
             config = AutoScalingConfiguration(
                 arn=apprunner_arn(
                     scope.region, scope.account, "autoscalingconfiguration", name, revision, deps.ids.hex32()

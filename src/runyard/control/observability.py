@@ -15,7 +15,7 @@ from runyard.control.model.apprunner import ACTIVE, INACTIVE, REVISION_TRANSITIO
 from runyard.control.model.service import Service
 from runyard.control.ports import Tag, UnitOfWork
 from runyard.control.tags import check_new_tags
-from runyard.errors import InUse, InvalidInput, NotFound, QuotaExceeded
+from runyard.errors import InUse, InvalidInput, NotFound
 from runyard.ids import apprunner_arn
 
 RESERVED_NAME = "DefaultConfiguration"
@@ -40,19 +40,13 @@ class Observability:
         with deps.store.write() as uow:
             repo = uow.repo(ObservabilityConfiguration)
             everything = repo.find(account=scope.account, region=scope.region)
-            same_name = [c for c in everything if c.name == name]
-            live_names = {c.name for c in revisions.active(everything)}
-            if name not in live_names and len(live_names) >= deps.quotas.observability_names:
-                raise QuotaExceeded(
-                    f"You have reached the quota of {deps.quotas.observability_names} observability configuration "
-                    f"names in {scope.region}."
-                )
-            if len(revisions.active(same_name)) >= deps.quotas.observability_revisions:
-                raise QuotaExceeded(
-                    f"You have reached the quota of {deps.quotas.observability_revisions} revisions for the "
-                    f"observability configuration {name!r}."
-                )
-            generation, revision = revisions.next_revision(same_name)
+            generation, revision = revisions.plan_revision(
+                everything,
+                name,
+                names_quota=deps.quotas.observability_names,
+                revisions_quota=deps.quotas.observability_revisions,
+                label="observability configuration",
+            )
             config = ObservabilityConfiguration(
                 arn=apprunner_arn(
                     scope.region,

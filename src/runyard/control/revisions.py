@@ -12,7 +12,7 @@ from typing import Protocol, TypeVar
 
 from runyard.control.arns import ArnRef
 from runyard.control.model.apprunner import ACTIVE
-from runyard.errors import NotFound
+from runyard.errors import NotFound, QuotaExceeded
 
 
 class Revisioned(Protocol):
@@ -73,3 +73,25 @@ def resolve(ref: ArnRef, same_name: Sequence[V], *, label: str) -> V:
     if found is None:
         raise NotFound(f"{label} not found: {ref.text}")
     return found
+
+
+def plan_revision(
+    everything: Sequence[V],
+    name: str,
+    *,
+    names_quota: int,
+    revisions_quota: int,
+    label: str,
+    provided: frozenset[str] = frozenset(),
+) -> tuple[int, int]:
+    """Check the name and revision quotas for a new revision of `name`; return its (generation, revision).
+
+    `provided` names (App Runner's own DefaultConfiguration) do not count against the names you create.
+    """
+    same_name = [item for item in everything if item.name == name]
+    live_names = {item.name for item in active(everything) if item.name not in provided}
+    if name not in live_names and name not in provided and len(live_names) >= names_quota:
+        raise QuotaExceeded(f"You have reached the quota of {names_quota} {label} names in this region.")
+    if len(active(same_name)) >= revisions_quota:
+        raise QuotaExceeded(f"You have reached the quota of {revisions_quota} revisions for the {label} {name!r}.")
+    return next_revision(same_name)
