@@ -185,14 +185,11 @@ class AutoScaling:
         self.ensure_region(scope)
         with self._deps.store.read() as uow:
             everything = uow.repo(AutoScalingConfiguration).find(account=scope.account, region=scope.region)
-            latest = revisions.latest_arns(everything)
             users = self._users_by_config(uow, scope)
-            views = [
-                AutoScalingView(c, c.arn in latest, bool(users.get(c.arn)))
-                for c in revisions.active(everything)
-                if (name is None or c.name == name) and (not latest_only or c.arn in latest)
-            ]
-        return sorted(views, key=lambda v: (v.config.name, v.config.revision))
+        return [
+            AutoScalingView(config, latest, bool(users.get(config.arn)))
+            for config, latest in revisions.listing(everything, name=name, latest_only=latest_only)
+        ]
 
     def services_using(self, scope: Scope, arn: str) -> list[str]:
         self.ensure_region(scope)

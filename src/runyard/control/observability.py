@@ -94,13 +94,10 @@ class Observability:
     def find_all(self, scope: Scope, *, name: str | None, latest_only: bool) -> list[ObservabilityView]:
         with self._deps.store.read() as uow:
             everything = uow.repo(ObservabilityConfiguration).find(account=scope.account, region=scope.region)
-        latest = revisions.latest_arns(everything)
-        views = [
-            ObservabilityView(c, c.arn in latest)
-            for c in revisions.active(everything)
-            if (name is None or c.name == name) and (not latest_only or c.arn in latest)
+        return [
+            ObservabilityView(config, latest)
+            for config, latest in revisions.listing(everything, name=name, latest_only=latest_only)
         ]
-        return sorted(views, key=lambda v: (v.config.name, v.config.revision))
 
     def resolve(
         self, uow: UnitOfWork, scope: Scope, arn: str, *, active_only: bool = False

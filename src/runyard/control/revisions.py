@@ -56,6 +56,18 @@ def latest_arns(items: Sequence[V]) -> set[str]:
     return {item.arn for item in best.values()}
 
 
+def listing(items: Sequence[V], *, name: str | None, latest_only: bool) -> list[tuple[V, bool]]:
+    """What a List call shows: active revisions (of one name if given), each with its Latest flag, by name
+    and revision; with latest_only, only the latest revision of each name."""
+    latest = latest_arns(items)
+    chosen = [
+        (item, item.arn in latest)
+        for item in active(items)
+        if (name is None or item.name == name) and (not latest_only or item.arn in latest)
+    ]
+    return sorted(chosen, key=lambda pair: (pair[0].name, pair[0].revision))
+
+
 def resolve(ref: ArnRef, same_name: Sequence[V], *, label: str) -> V:
     """A full ARN names one record; `name/revision` prefers the active one; `name` means the latest active."""
     parts = ref.parts

@@ -6,6 +6,8 @@ checks everything it can and then answers, naming what is missing, without stori
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from runyard.control.arns import read_arn
 from runyard.control.autoscaling import AutoScaling
 from runyard.control.context import Deps, Scope
@@ -30,7 +32,7 @@ class Services:
         self._autoscaling = autoscaling
         self._observability = observability
 
-    def create(self, scope: Scope, *, name: str, spec: ServiceSpec, tags: list[Tag]) -> Service:
+    def create(self, scope: Scope, *, name: str, spec: ServiceSpec, tags: list[Tag]) -> NoReturn:
         check_new_tags(self._deps, tags)
         self._autoscaling.ensure_region(scope)
         with self._deps.store.read() as uow:
@@ -55,7 +57,7 @@ class Services:
         with self._deps.store.read() as uow:
             return uow.repo(Service).find(account=scope.account, region=scope.region)
 
-    def require_workloads(self, scope: Scope, arn: str, operation: str) -> Service:
+    def require_workloads(self, scope: Scope, arn: str, operation: str) -> NoReturn:
         """Operations on a service's workload: the service must exist, and the runtime must be there."""
         service = self.get(scope, arn)
         raise NotSupported(WORKLOADS_MISSING.format(operation=operation) + f" Service: {service.name}")
