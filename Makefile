@@ -10,8 +10,10 @@ LINT_PATHS := src tests $(wildcard bench)
 .PHONY: deps venv run test lint fmt clean
 
 # System packages, installed only when missing (idempotent, no apt-get update when all are present).
+# Node.js and npm (the NODEJS_* managed runtimes) are checked by command: a NodeSource node bundles npm.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \

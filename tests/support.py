@@ -127,3 +127,52 @@ class RunyardProcess:
             AWS_MAX_ATTEMPTS="1",
         )
         return env
+
+
+# -- real git repositories and deployed apps -------------------------------------------------------------
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Runyard Tests",
+    "GIT_AUTHOR_EMAIL": "tests@runyard.invalid",
+    "GIT_COMMITTER_NAME": "Runyard Tests",
+    "GIT_COMMITTER_EMAIL": "tests@runyard.invalid",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git_repo(path: Path, files: dict[str, str], *, branch: str = "main", message: str = "first") -> Path:
+    """A local repository whose `branch` holds exactly `files` (committed); returns its path."""
+    env = {**os.environ, **_GIT_ENV}
+    if not (path / ".git").exists():
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", "-b", branch, str(path)], check=True, env=env)
+    for name, text in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", message], check=True, env=env)
+    return path
+
+
+def wait_for_status(client: Any, arn: str, *, timeout: float = 240.0) -> dict[str, Any]:
+    """DescribeService until the service leaves OPERATION_IN_PROGRESS; returns the Service."""
+    deadline = time.monotonic() + timeout
+    while True:
+        service: dict[str, Any] = client.describe_service(ServiceArn=arn)["Service"]
+        if service["Status"] != "OPERATION_IN_PROGRESS":
+            return service
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn} still {service['Status']} after {timeout} s")
+        time.sleep(0.2)
+
+
+def get_via_dataplane(
+    server: RunyardProcess, service_url: str, path: str = "/", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """A request through Runyard's HAProxy, addressed by Host header like a browser on *.localhost would."""
+    host = service_url.split(":")[0]
+    return httpx.get(
+        f"http://127.0.0.1:{server.http_port}{path}", headers={**(headers or {}), "Host": host}, timeout=10
+    )

@@ -56,6 +56,11 @@ class Settings:
     log_level: str = "info"
     access_key_id: str = ""  # empty: generated on first start into the data directory
     secret_access_key: str = ""
+    activator_port: int = 0  # 0: any free loopback port (HAProxy is told which one)
+    haproxy_binary: str = "haproxy"
+    start_timeout: float = 300.0  # seconds a new instance has to pass its health check
+    stop_grace: float = 10.0  # seconds between SIGTERM and SIGKILL when an instance stops
+    deleted_service_retention: float = 3600.0  # seconds a DELETED service stays describable
     quotas: Quotas = field(default_factory=Quotas)
 
     def __post_init__(self) -> None:
@@ -63,7 +68,10 @@ class Settings:
             raise SettingsError(f"account_id must be 12 digits, got {self.account_id!r}")
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", self.region):
             raise SettingsError(f"region is not a region name: {self.region!r}")
-        for name in ("port", "http_port", "https_port"):
+        for name in ("start_timeout", "stop_grace", "deleted_service_retention"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("port", "http_port", "https_port", "activator_port"):
             value = getattr(self, name)
             if not 0 <= value <= 65535:
                 raise SettingsError(f"{name} must be a port number, got {value}")
@@ -108,6 +116,15 @@ def _coerce(name: str, kind: Any, raw: object) -> object:
             return int(str(raw).strip(), 10)
         except ValueError:
             raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
+    if kind is float:
+        if isinstance(raw, bool):
+            raise SettingsError(f"{name}: expected a number, got {raw!r}")
+        if isinstance(raw, int | float):
+            return float(raw)
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
     if kind is str:
         if not isinstance(raw, str | int):
             raise SettingsError(f"{name}: expected a string, got {raw!r}")

@@ -45,3 +45,7 @@ class NotSupported(RunyardError):
 
 class UnsupportedProvider(NotSupported):
     """The provider type cannot be used for this request."""
+
+
+class DeploymentFailed(RunyardError):
+    """A deployment step (fetch, build, start, health check) failed; the message says which and why."""

@@ -1,5 +1,6 @@
-"""Services end to end, before the workload runtime exists: CreateService checks everything and then
-says what is missing; every operation on a service that does not exist is ResourceNotFound."""
+"""CreateService's checks end to end: every invalid request gets its own error and stores nothing; image
+services (not runnable yet) are checked fully and then refused, naming what is missing; every operation
+on a service that does not exist is ResourceNotFound. Running code services: test_code_services.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from botocore.config import Config
 from tests.support import RunyardProcess
 
 ACCOUNT = "000000000000"
-WORKLOADS_MISSING = "Runyard cannot build or run workloads yet"
+WORKLOADS_MISSING = "Runyard cannot run image-based services yet"
 ECR_PUBLIC_AUTO_DEPLOY = "App Runner doesn't support automatic deployments for an image in an ECR Public repository."
 
 
@@ -77,7 +78,7 @@ def test_valid_image_service_is_checked_then_refused(server: RunyardProcess, reg
         client.create_service(**request)
     message = raised.value.response["Error"]["Message"]
     assert message.startswith(WORKLOADS_MISSING)
-    assert "CreateService" in message
+    assert "ImageRepository" in message
     assert service_names(client) == []
 
 
@@ -85,9 +86,10 @@ def test_valid_code_service_is_checked_then_refused(server: RunyardProcess, regi
     client = server.client("apprunner", region)
     connection = client.create_connection(ConnectionName="code-conn", ProviderType="GITHUB")["Connection"]
 
+    # Connection-backed repositories arrive with provider connections; until then the answer says so.
     with pytest.raises(client.exceptions.InvalidRequestException) as raised:
         client.create_service(**code_request(connection["ConnectionArn"]))
-    assert raised.value.response["Error"]["Message"].startswith(WORKLOADS_MISSING)
+    assert raised.value.response["Error"]["Message"].startswith("Runyard cannot clone through a connection yet")
 
     # With a connection that does not exist, that is what it says instead.
     missing = connection["ConnectionArn"].replace("code-conn", "gone-conn")

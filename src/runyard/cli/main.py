@@ -11,6 +11,7 @@ import click
 import uvicorn
 
 from runyard import __version__
+from runyard.cli.logs import logs
 from runyard.config import Settings, SettingsError, load_settings
 from runyard.credentials import read_existing
 
@@ -95,6 +96,9 @@ def credentials(config_file: Path | None, shell: bool, **flags: Any) -> None:
     else:
         click.echo(f"AccessKeyId:     {found.access_key_id}")
         click.echo(f"SecretAccessKey: {found.secret_access_key}")
+
+
+cli.add_command(logs)
 
 
 def main() -> None:

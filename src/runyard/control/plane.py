@@ -6,20 +6,34 @@ from runyard.control.autoscaling import AutoScaling
 from runyard.control.codeconnections import CodeConnections
 from runyard.control.connections import Connections
 from runyard.control.context import Deps
+from runyard.control.engine import OperationEngine
 from runyard.control.networking import VpcConnectors, VpcIngressConnections
 from runyard.control.observability import Observability
+from runyard.control.ports import ServiceLogs, Workloads
 from runyard.control.services import Services
 from runyard.control.tags import Tagging
 
 
 class ControlPlane:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        workloads: Workloads,
+        logs: ServiceLogs,
+        account: str,
+        pool_size: int,
+        deleted_retention: float,
+    ) -> None:
         self.deps = deps
+        self.engine = OperationEngine(deps, workloads, logs, account=account, deleted_retention=deleted_retention)
         self.connections = Connections(deps)
         self.autoscaling = AutoScaling(deps)
         self.observability = Observability(deps)
         self.vpc_connectors = VpcConnectors(deps)
         self.vpc_ingress = VpcIngressConnections(deps)
-        self.services = Services(deps, self.autoscaling, self.observability)
+        self.services = Services(
+            deps, self.autoscaling, self.observability, workloads, self.engine, pool_size=pool_size
+        )
         self.codeconnections = CodeConnections(deps)
         self.tagging = Tagging(deps)

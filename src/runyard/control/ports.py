@@ -1,9 +1,12 @@
-"""The interfaces the control plane needs from the outside; store/ implements them."""
+"""The interfaces the control plane needs from the outside: store/ implements the store, app.py wires the rest."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import ClassVar, Protocol, TypeVar
+
+from runyard.control.model.service import Revision, Service, ServiceSpec
 
 
 class Resource(Protocol):
@@ -62,3 +65,44 @@ class Store(Protocol):
     def write(self) -> AbstractContextManager[UnitOfWork]:
         """A serialized transaction: commits on success, changes nothing on any error."""
         ...
+
+
+# -- the workload side: where services are built, run and routed (implemented outside control/) ---------
+
+DeploymentLog = Callable[[str], None]
+
+
+class Workloads(Protocol):
+    def check_source(self, spec: ServiceSpec) -> None:
+        """What can be known before any work starts (a readable URL, an installed runtime); raises InvalidInput."""
+        ...
+
+    async def build(self, service: Service, log: DeploymentLog) -> Revision:
+        """Fetch the source and build it; raises DeploymentFailed."""
+        ...
+
+    async def start(self, service: Service, revision: Revision, log: DeploymentLog) -> None:
+        """Start the revision's instances, wait until they are healthy, route traffic to them; DeploymentFailed."""
+        ...
+
+    async def stop(self, service: Service) -> None:
+        """Stop every instance of the service; its host keeps answering through the activator."""
+        ...
+
+    async def remove(self, service: Service) -> None:
+        """Stop every instance, remove the routing and the service's artifacts."""
+        ...
+
+    async def restore(self, service: Service) -> None:
+        """After a restart of Runyard: re-adopt or restart the instances of a running service."""
+        ...
+
+    async def close(self) -> None:
+        """Runyard stops: stop monitoring and every instance (restore brings them back)."""
+        ...
+
+
+class ServiceLogs(Protocol):
+    def deployment(self, service: Service, operation_id: str, line: str) -> None: ...
+    def event(self, service: Service, message: str) -> None: ...
+    def remove(self, service: Service) -> None: ...

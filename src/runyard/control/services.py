@@ -1,49 +1,142 @@
-"""Services: lookups, and the full check of a CreateService request.
+"""Services: CreateService and DeleteService as operations, the queries, and the full check of a configuration.
 
-Building and running workloads lands with the code-service runtime; until then CreateService
-checks everything it can and then answers, naming what is missing, without storing anything.
+A mutating call stores the desired state and an Operation in one transaction and returns at once; the
+operation engine does the work. Operations other than create and delete arrive with deployments.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NoReturn
 
 from runyard.control.arns import read_arn
 from runyard.control.autoscaling import AutoScaling
 from runyard.control.context import Deps, Scope
+from runyard.control.engine import OperationEngine
 from runyard.control.model.apprunner import ACTIVE, Connection, VpcConnector
-from runyard.control.model.service import VALID_SIZES, Service, ServiceSpec
+from runyard.control.model.operation import CREATE_SERVICE, DELETE_SERVICE, PENDING, Operation
+from runyard.control.model.service import (
+    DELETED,
+    OPERATION_IN_PROGRESS,
+    SERVICE_TRANSITIONS,
+    VALID_SIZES,
+    Service,
+    ServiceSpec,
+)
 from runyard.control.observability import Observability
-from runyard.control.ports import Tag, UnitOfWork
+from runyard.control.ports import Tag, UnitOfWork, Workloads
 from runyard.control.tags import check_new_tags
-from runyard.errors import AlreadyExists, InvalidInput, NotFound, NotSupported, QuotaExceeded
+from runyard.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, NotSupported, QuotaExceeded
+from runyard.ids import apprunner_arn
 
 ECR_PUBLIC_AUTO_DEPLOY = "App Runner doesn't support automatic deployments for an image in an ECR Public repository."
 RESERVED_ENV_PREFIX = "AWSAPPRUNNER"
-WORKLOADS_MISSING = (
-    "Runyard cannot build or run workloads yet: {operation} arrives with the code-service runtime "
+NOT_YET = (
+    "Runyard cannot run {operation} yet: it arrives with deployments, pause/resume and custom domains "
     "(see docs/compatibility.md). Nothing was changed."
 )
+IMAGES_LATER = (
+    "Runyard cannot run image-based services yet: ImageRepository arrives with the container runtime "
+    "(see docs/compatibility.md). Nothing was changed."
+)
+URL_LABEL_LENGTH = 10
 
 
 class Services:
-    def __init__(self, deps: Deps, autoscaling: AutoScaling, observability: Observability) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        autoscaling: AutoScaling,
+        observability: Observability,
+        workloads: Workloads,
+        engine: OperationEngine,
+        *,
+        pool_size: int,
+    ) -> None:
         self._deps = deps
         self._autoscaling = autoscaling
         self._observability = observability
+        self._workloads = workloads
+        self._engine = engine
+        self._pool_size = pool_size
 
-    def create(self, scope: Scope, *, name: str, spec: ServiceSpec, tags: list[Tag]) -> NoReturn:
+    def create(self, scope: Scope, *, name: str, spec: ServiceSpec, tags: list[Tag]) -> tuple[Service, str]:
+        """Store the service and its CREATE_SERVICE operation; the engine builds and starts it."""
         check_new_tags(self._deps, tags)
         self._autoscaling.ensure_region(scope)
-        with self._deps.store.read() as uow:
+        deps = self._deps
+        now = deps.clock.now()
+        with deps.store.write() as uow:
             self.check_spec(uow, scope, spec, creating=True)
-            services = uow.repo(Service).find(account=scope.account, region=scope.region)
-            live = [s for s in services if s.live]
+            if spec.source.image is not None:
+                raise NotSupported(IMAGES_LATER)
+            self._workloads.check_source(spec)
+            services = uow.repo(Service).find(account=scope.account, region=None)
+            live = [s for s in services if s.live and s.region == scope.region]
             if any(s.name == name for s in live):
                 raise AlreadyExists(f"A service named {name!r} already exists in {scope.region}.")
-            if len(live) >= self._deps.quotas.services:
-                raise QuotaExceeded(f"You have reached the quota of {self._deps.quotas.services} services.")
-        raise NotSupported(WORKLOADS_MISSING.format(operation="CreateService"))
+            if len(live) >= deps.quotas.services:
+                raise QuotaExceeded(f"You have reached the quota of {deps.quotas.services} services.")
+            service_id = deps.ids.hex32()
+            service = Service(
+                arn=apprunner_arn(scope.region, scope.account, "service", name, service_id),
+                name=name,
+                service_id=service_id,
+                account=scope.account,
+                region=scope.region,
+                status=OPERATION_IN_PROGRESS,
+                created_at=now,
+                updated_at=now,
+                auto_scaling_configuration_arn=self._autoscaling.resolve_for_service(
+                    uow, scope, spec.auto_scaling_configuration_arn
+                ).arn,
+                spec=spec,
+                url_label=self._new_label(services),
+                pool=self._free_pool(services),
+            )
+            operation = Operation(
+                id=deps.ids.uuid(),
+                account=scope.account,
+                region=scope.region,
+                target_arn=service.arn,
+                type=CREATE_SERVICE,
+                status=PENDING,
+                created_at=now,
+                updated_at=now,
+            )
+            uow.repo(Service).add(service)
+            uow.repo(Operation).add(operation)
+            uow.tags.merge(Service.KIND, service.arn, tags)
+        self._engine.submit(operation.id)
+        return service, operation.id
+
+    def delete(self, scope: Scope, arn: str) -> tuple[Service, str]:
+        """Start DELETE_SERVICE: the engine stops the instances and removes routing and artifacts."""
+        read_arn(scope, arn, "service", label="Service")
+        deps = self._deps
+        now = deps.clock.now()
+        with deps.store.write() as uow:
+            service = self._live(uow, arn)
+            if service.status == OPERATION_IN_PROGRESS:
+                raise InvalidState(
+                    f"Service {service.name} has an operation in progress; wait until it finishes, then retry."
+                )
+            SERVICE_TRANSITIONS.check(service.status, OPERATION_IN_PROGRESS)
+            service = replace(service, status=OPERATION_IN_PROGRESS, updated_at=now)
+            operation = Operation(
+                id=deps.ids.uuid(),
+                account=scope.account,
+                region=scope.region,
+                target_arn=arn,
+                type=DELETE_SERVICE,
+                status=PENDING,
+                created_at=now,
+                updated_at=now,
+            )
+            uow.repo(Service).save(service)
+            uow.repo(Operation).add(operation)
+        self._engine.submit(operation.id)
+        return service, operation.id
 
     def get(self, scope: Scope, arn: str) -> Service:
         read_arn(scope, arn, "service", label="Service")
@@ -57,10 +150,39 @@ class Services:
         with self._deps.store.read() as uow:
             return uow.repo(Service).find(account=scope.account, region=scope.region)
 
-    def require_workloads(self, scope: Scope, arn: str, operation: str) -> NoReturn:
-        """Operations on a service's workload: the service must exist, and the runtime must be there."""
+    def operations(self, scope: Scope, arn: str) -> list[Operation]:
+        """The service's operations, newest first (ListOperations)."""
         service = self.get(scope, arn)
-        raise NotSupported(WORKLOADS_MISSING.format(operation=operation) + f" Service: {service.name}")
+        with self._deps.store.read() as uow:
+            found = uow.repo(Operation).find(account=scope.account, region=scope.region, name=service.arn)
+        return sorted(found, key=lambda op: op.created_at, reverse=True)
+
+    def not_yet(self, scope: Scope, arn: str, operation: str) -> NoReturn:
+        """Operations that arrive with deployments: the service must exist, then the answer names what is missing."""
+        service = self.get(scope, arn)
+        raise NotSupported(NOT_YET.format(operation=operation) + f" Service: {service.name}")
+
+    def _live(self, uow: UnitOfWork, arn: str) -> Service:
+        service = uow.repo(Service).get(arn)
+        if service is None or service.status == DELETED:
+            raise NotFound(f"Service not found: {arn}")
+        return service
+
+    def _new_label(self, services: list[Service]) -> str:
+        taken = {s.url_label for s in services}
+        while True:
+            label = self._deps.ids.label(URL_LABEL_LENGTH)
+            if label not in taken:
+                return label
+
+    def _free_pool(self, services: list[Service]) -> int:
+        used = {s.pool for s in services if s.status != DELETED}
+        free = next((index for index in range(self._pool_size) if index not in used), None)
+        if free is None:
+            raise QuotaExceeded(
+                f"This Runyard serves at most {self._pool_size} services at a time (data plane pool size)."
+            )
+        return free
 
     def check_spec(self, uow: UnitOfWork, scope: Scope, spec: ServiceSpec, *, creating: bool) -> None:
         """Every rule of a service configuration that the model alone cannot express."""

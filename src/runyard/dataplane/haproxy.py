@@ -456,6 +456,7 @@ class HAProxyProcess:
         binary = self.binary()
         self.write_files()
         await self.check_config()
+        await self._stop_stale()
         self.socket_path.unlink(missing_ok=True)  # a stale socket file must not pass for a live one
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         # Popen rather than asyncio's subprocess: the child is not tied to the event loop that started it.
@@ -487,6 +488,23 @@ class HAProxyProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(process.wait, wait)
         self._process = None
+
+    async def _stop_stale(self) -> None:
+        """An HAProxy left running by a Runyard that crashed still holds the port: stop it (its own group)."""
+        try:
+            pid = int(self.pid_path.read_text().split()[0])
+            command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return
+        if str(self.config_path).encode() not in command_line:
+            return  # the pid was reused by an unrelated process
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    return
+                await asyncio.sleep(0.1)
 
     async def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float, log_offset: int) -> None:
         runtime = self.runtime(timeout=1.0)

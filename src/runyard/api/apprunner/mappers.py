@@ -6,6 +6,7 @@ from typing import Any
 
 from runyard.control.autoscaling import AutoScalingView
 from runyard.control.model.apprunner import Connection, VpcConnector, VpcIngressConnection
+from runyard.control.model.operation import Operation
 from runyard.control.model.service import (
     CodeSource,
     HealthCheckSpec,
@@ -136,6 +137,109 @@ def service_summary(s: Service, service_url: str) -> Wire:
         "CreatedAt": s.created_at,
         "UpdatedAt": s.updated_at or s.created_at,
         "Status": s.status,
+    }
+
+
+def service(s: Service, service_url: str, autoscaling: AutoScalingView) -> Wire:
+    spec = s.spec
+    wire: Wire = {
+        **service_summary(s, service_url),
+        "DeletedAt": s.deleted_at,
+        "SourceConfiguration": source_out(spec.source),
+        # Cpu and Memory go back as numbers of units and MB, whatever form they came in (api-contract §5).
+        "InstanceConfiguration": {
+            "Cpu": str(spec.instance.cpu),
+            "Memory": str(spec.instance.memory),
+            "InstanceRoleArn": spec.instance.instance_role_arn,
+        },
+        "EncryptionConfiguration": {"KmsKey": spec.kms_key} if spec.kms_key else None,
+        "HealthCheckConfiguration": health_check_out(spec.health_check),
+        "AutoScalingConfigurationSummary": autoscaling_summary(autoscaling),
+        "NetworkConfiguration": network_out(spec.network),
+    }
+    if spec.observability is not None:  # omitted when never configured (api-contract §5)
+        wire["ObservabilityConfiguration"] = {
+            "ObservabilityEnabled": spec.observability.enabled,
+            "ObservabilityConfigurationArn": spec.observability.configuration_arn,
+        }
+    return wire
+
+
+def source_out(source: SourceSpec) -> Wire:
+    wire: Wire = {"AutoDeploymentsEnabled": _auto_deployments(source)}
+    if source.code is not None:
+        code = source.code
+        configuration: Wire = {"ConfigurationSource": code.configuration_source or "REPOSITORY"}
+        if code.configuration_source == "API":
+            configuration["CodeConfigurationValues"] = {
+                "Runtime": code.runtime,
+                "BuildCommand": code.build_command,
+                "StartCommand": code.start_command,
+                "Port": code.port or "8080",
+                "RuntimeEnvironmentVariables": dict(code.env),
+                "RuntimeEnvironmentSecrets": dict(code.secrets),
+            }
+        wire["CodeRepository"] = {
+            "RepositoryUrl": code.repository_url,
+            "SourceCodeVersion": {"Type": "BRANCH", "Value": code.branch},
+            "CodeConfiguration": configuration,
+            "SourceDirectory": code.source_directory or "/",
+        }
+    if source.image is not None:
+        image = source.image
+        wire["ImageRepository"] = {
+            "ImageIdentifier": image.identifier,
+            "ImageRepositoryType": image.repository_type,
+            "ImageConfiguration": {
+                "Port": image.port or "8080",
+                "StartCommand": image.start_command,
+                "RuntimeEnvironmentVariables": dict(image.env),
+                "RuntimeEnvironmentSecrets": dict(image.secrets),
+            },
+        }
+    if source.connection_arn or source.access_role_arn:
+        wire["AuthenticationConfiguration"] = {
+            "ConnectionArn": source.connection_arn,
+            "AccessRoleArn": source.access_role_arn,
+        }
+    return wire
+
+
+def _auto_deployments(source: SourceSpec) -> bool:
+    if source.auto_deployments is not None:
+        return source.auto_deployments
+    # App Runner's default: off for ECR Public images, on otherwise (api-contract §5).
+    return not (source.image is not None and source.image.repository_type == "ECR_PUBLIC")
+
+
+def health_check_out(h: HealthCheckSpec) -> Wire:
+    return {
+        "Protocol": h.protocol,
+        "Path": h.path,
+        "Interval": h.interval,
+        "Timeout": h.timeout,
+        "HealthyThreshold": h.healthy_threshold,
+        "UnhealthyThreshold": h.unhealthy_threshold,
+    }
+
+
+def network_out(n: NetworkSpec) -> Wire:
+    return {
+        "EgressConfiguration": {"EgressType": n.egress_type, "VpcConnectorArn": n.vpc_connector_arn},
+        "IngressConfiguration": {"IsPubliclyAccessible": n.publicly_accessible},
+        "IpAddressType": n.ip_address_type,
+    }
+
+
+def operation_summary(op: Operation) -> Wire:
+    return {
+        "Id": op.id,
+        "Type": op.type,
+        "Status": op.status,
+        "TargetArn": op.target_arn,
+        "StartedAt": op.started_at if op.started_at is not None else op.created_at,
+        "EndedAt": op.ended_at,
+        "UpdatedAt": op.updated_at or op.created_at,
     }
 
 

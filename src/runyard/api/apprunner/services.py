@@ -1,4 +1,4 @@
-"""Service operations. Those that act on a workload name what is missing until the runtime lands."""
+"""Service operations. Those that need deployments, pause/resume or custom domains name what is missing."""
 
 from __future__ import annotations
 
@@ -7,16 +7,26 @@ from runyard.api.apprunner.base import ProviderBase
 from runyard.api.apprunner.mappers import Wire
 from runyard.api.context import RequestContext
 from runyard.api.pagination import paginate
+from runyard.control.context import Scope
+from runyard.control.model.service import Service
 
 
 class ServiceOperations(ProviderBase):
     def create_service(self, ctx: RequestContext, request: Wire) -> Wire:
-        self.control.services.create(
+        service, operation_id = self.control.services.create(
             ctx.scope,
             name=request["ServiceName"],
             spec=mappers.service_spec(request),
             tags=mappers.tags_in(request.get("Tags")),
         )
+        return {"Service": self._service(ctx.scope, service), "OperationId": operation_id}
+
+    def describe_service(self, ctx: RequestContext, request: Wire) -> Wire:
+        return {"Service": self._service(ctx.scope, self.control.services.get(ctx.scope, request["ServiceArn"]))}
+
+    def delete_service(self, ctx: RequestContext, request: Wire) -> Wire:
+        service, operation_id = self.control.services.delete(ctx.scope, request["ServiceArn"])
+        return {"Service": self._service(ctx.scope, service), "OperationId": operation_id}
 
     def list_services(self, ctx: RequestContext, request: Wire) -> Wire:
         found = self.control.services.find_all(ctx.scope)
@@ -32,16 +42,29 @@ class ServiceOperations(ProviderBase):
             "NextToken": token,
         }
 
-    def _workload(self, ctx: RequestContext, request: Wire) -> Wire:
-        self.control.services.require_workloads(ctx.scope, request["ServiceArn"], ctx.operation)
+    def list_operations(self, ctx: RequestContext, request: Wire) -> Wire:
+        arn = request["ServiceArn"]
+        found = self.control.services.operations(ctx.scope, arn)
+        page, token = paginate(
+            found,
+            key=lambda op: (-op.created_at, op.id),
+            max_results=request.get("MaxResults"),
+            next_token=request.get("NextToken"),
+            query={"ServiceArn": arn},
+        )
+        return {"OperationSummaryList": [mappers.operation_summary(op) for op in page], "NextToken": token}
 
-    describe_service = _workload
-    update_service = _workload
-    delete_service = _workload
-    pause_service = _workload
-    resume_service = _workload
-    start_deployment = _workload
-    list_operations = _workload
-    associate_custom_domain = _workload
-    disassociate_custom_domain = _workload
-    describe_custom_domains = _workload
+    def _service(self, scope: Scope, service: Service) -> Wire:
+        autoscaling = self.control.autoscaling.describe(scope, service.auto_scaling_configuration_arn)
+        return mappers.service(service, self.service_url(service.url_label, service.region), autoscaling)
+
+    def _not_yet(self, ctx: RequestContext, request: Wire) -> Wire:
+        self.control.services.not_yet(ctx.scope, request["ServiceArn"], ctx.operation)
+
+    update_service = _not_yet
+    pause_service = _not_yet
+    resume_service = _not_yet
+    start_deployment = _not_yet
+    associate_custom_domain = _not_yet
+    disassociate_custom_domain = _not_yet
+    describe_custom_domains = _not_yet

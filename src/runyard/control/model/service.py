@@ -1,7 +1,6 @@
-"""The Service resource: what other resources need to know of it (its references and status).
+"""The Service resource: its desired configuration, its status and what it runs now (its revision).
 
-Running services arrive with the workload runtime; until then no Service is ever stored, and the
-queries below simply find none.
+Status changes follow SERVICE_TRANSITIONS; each change is made by the operation that does the work.
 """
 
 from __future__ import annotations
@@ -9,7 +8,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-LIVE_STATUSES = frozenset({"CREATE_FAILED", "RUNNING", "DELETE_FAILED", "PAUSED", "OPERATION_IN_PROGRESS"})
+from runyard.control.model.transitions import TransitionTable
+
+CREATE_FAILED = "CREATE_FAILED"
+RUNNING = "RUNNING"
+DELETED = "DELETED"
+DELETE_FAILED = "DELETE_FAILED"
+PAUSED = "PAUSED"
+OPERATION_IN_PROGRESS = "OPERATION_IN_PROGRESS"
+
+LIVE_STATUSES = frozenset({CREATE_FAILED, RUNNING, DELETE_FAILED, PAUSED, OPERATION_IN_PROGRESS})
+
+# A mutating operation moves the service to OPERATION_IN_PROGRESS; the operation's outcome moves it on.
+SERVICE_TRANSITIONS = TransitionTable(
+    "service",
+    {
+        OPERATION_IN_PROGRESS: frozenset({RUNNING, CREATE_FAILED, PAUSED, DELETED, DELETE_FAILED}),
+        RUNNING: frozenset({OPERATION_IN_PROGRESS}),
+        PAUSED: frozenset({OPERATION_IN_PROGRESS}),
+        CREATE_FAILED: frozenset({OPERATION_IN_PROGRESS}),
+        DELETE_FAILED: frozenset({OPERATION_IN_PROGRESS}),
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A deployed build: the immutable artifact plus how its instances start. Kept for resume and rollback."""
+
+    artifact_id: str
+    artifact_path: str
+    commit_sha: str
+    command: str
+    port: int
+    port_env_name: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # the user's runtime environment variables
+    runtime_env: tuple[tuple[str, str], ...] = ()  # what the managed runtime needs (PATH, LANG ...)
+    runtime: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +57,11 @@ class Service:
     region: str
     status: str
     created_at: float
-    auto_scaling_configuration_arn: str
-    observability_configuration_arn: str | None = None
-    vpc_connector_arn: str | None = None
-    connection_arn: str | None = None
+    auto_scaling_configuration_arn: str  # resolved to a full revision ARN
+    spec: ServiceSpec
     url_label: str = ""  # the 10 [a-z0-9] characters that start its ServiceUrl
+    pool: int = 0  # the data plane backend that serves it
+    revision: Revision | None = None
     updated_at: float | None = None
     deleted_at: float | None = None
 
@@ -37,6 +72,19 @@ class Service:
     @property
     def live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    @property
+    def observability_configuration_arn(self) -> str | None:
+        observability = self.spec.observability
+        return observability.configuration_arn if observability and observability.enabled else None
+
+    @property
+    def vpc_connector_arn(self) -> str | None:
+        return self.spec.network.vpc_connector_arn
+
+    @property
+    def connection_arn(self) -> str | None:
+        return self.spec.source.connection_arn
 
 
 # -- the desired configuration of a service (CreateService / UpdateService input, in domain form) ----

@@ -1,0 +1,257 @@
+"""The operation engine: runs the operations that mutating calls store, in the background.
+
+One operation at a time per service (the API refuses a second one while the service is
+OPERATION_IN_PROGRESS). Every phase is idempotent, so an operation that a restart interrupted is simply
+run again from its start: builds are reused by content, stale instances are replaced. A status changes
+only once the work it names is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from runyard.control.context import Deps
+from runyard.control.model.operation import (
+    CREATE_SERVICE,
+    DELETE_SERVICE,
+    FAILED,
+    IN_PROGRESS,
+    SUCCEEDED,
+    Operation,
+)
+from runyard.control.model.service import (
+    CREATE_FAILED,
+    DELETE_FAILED,
+    DELETED,
+    OPERATION_IN_PROGRESS,
+    RUNNING,
+    SERVICE_TRANSITIONS,
+    Service,
+)
+from runyard.control.ports import ServiceLogs, Workloads
+from runyard.errors import DeploymentFailed
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_INTERVAL = 60.0
+
+
+class OperationEngine:
+    def __init__(
+        self,
+        deps: Deps,
+        workloads: Workloads,
+        logs: ServiceLogs,
+        *,
+        account: str,
+        deleted_retention: float,
+    ) -> None:
+        self._deps = deps
+        self._workloads = workloads
+        self._logs = logs
+        self._account = account
+        self._deleted_retention = deleted_retention
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # by service ARN
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bring running services back, then resume every operation a restart interrupted."""
+        self._loop = asyncio.get_running_loop()
+        with self._deps.store.read() as uow:
+            services = uow.repo(Service).find(account=self._account)
+            unfinished = [op for op in uow.repo(Operation).find(account=self._account) if not op.finished]
+        for service in services:
+            if service.status == RUNNING:
+                self._spawn(self._restore(service))
+        for operation in unfinished:
+            self._schedule(operation.id)
+        self._spawn(self._housekeeping())
+
+    async def stop(self) -> None:
+        """Cancel running operations (they stay IN_PROGRESS and resume at the next start), stop the workloads."""
+        tasks = [*self._tasks.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._background.clear()
+        await self._workloads.close()
+        self._loop = None
+
+    def submit(self, operation_id: str) -> None:
+        """Run a stored operation soon. Safe from any thread; before start() the operation waits in the store."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._schedule, operation_id)
+
+    async def idle(self, service_arn: str) -> None:
+        """Wait until the service's current operation (if any) is done (tests and benchmarks)."""
+        task = self._tasks.get(service_arn)
+        if task is not None:
+            await asyncio.shield(task)
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _schedule(self, operation_id: str) -> None:
+        with self._deps.store.read() as uow:
+            operation = uow.repo(Operation).get(operation_id)
+        if operation is None or operation.finished:
+            return
+        current = self._tasks.get(operation.target_arn)
+        if current is not None and not current.done():
+            # The API admits one operation per service; this one runs once the current one is done.
+            current.add_done_callback(lambda _: self._schedule(operation_id))
+            return
+        task = asyncio.ensure_future(self._run(operation_id))
+        arn = operation.target_arn
+        self._tasks[arn] = task
+        task.add_done_callback(lambda done: self._forget(arn, done))
+
+    def _forget(self, service_arn: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(service_arn) is task:
+            del self._tasks[service_arn]
+
+    # -- running an operation ---------------------------------------------------------------------
+
+    async def _run(self, operation_id: str) -> None:
+        operation = self._move_operation(operation_id, IN_PROGRESS)
+        if operation is None:
+            return
+        with self._deps.store.read() as uow:
+            service = uow.repo(Service).get(operation.target_arn)
+        if service is None:
+            self._move_operation(operation_id, FAILED, reason="The service no longer exists.")
+            return
+        handlers: dict[str, Callable[[Service, Operation], Any]] = {
+            CREATE_SERVICE: self._create,
+            DELETE_SERVICE: self._delete,
+        }
+        handler = handlers.get(operation.type)
+        if handler is None:
+            self._move_operation(operation_id, FAILED, reason=f"Runyard cannot run {operation.type} yet.")
+            return
+        try:
+            await handler(service, operation)
+        except asyncio.CancelledError:
+            raise  # Runyard is stopping: the operation stays IN_PROGRESS and runs again at the next start
+        except Exception:
+            log.exception("operation %s (%s) of %s failed unexpectedly", operation.id, operation.type, service.arn)
+            reason = f"Runyard failed unexpectedly while running {operation.type} (see Runyard's own log)."
+            failed_status = DELETE_FAILED if operation.type == DELETE_SERVICE else CREATE_FAILED
+            self._finish(service.arn, operation.id, failed_status, FAILED, reason=reason)
+            self._logs.event(service, reason)
+
+    async def _create(self, service: Service, operation: Operation) -> None:
+        def deployment_log(line: str) -> None:
+            self._logs.deployment(service, operation.id, line)
+
+        self._logs.event(service, "Service creation started.")
+        deployment_log(f"[AppRunner] Deployment with ID : {operation.id} started. Triggering event : SERVICE_CREATE")
+        try:
+            revision = await self._workloads.build(service, deployment_log)
+            service = self._update(service.arn, revision=revision)
+            await self._workloads.start(service, revision, deployment_log)
+        except DeploymentFailed as failure:
+            deployment_log(
+                f"[AppRunner] Deployment with ID : {operation.id} failed. Failure reason : {failure.message}"
+            )
+            await self._workloads.stop(service)
+            self._finish(service.arn, operation.id, CREATE_FAILED, FAILED, reason=failure.message)
+            self._logs.event(service, f"Create service failed: {failure.message}")
+            self._logs.event(service, f"Service status is set to {CREATE_FAILED}.")
+            return
+        deployment_log(f"[AppRunner] Deployment with ID : {operation.id} successful.")
+        self._finish(service.arn, operation.id, RUNNING, SUCCEEDED)
+        self._logs.event(service, f"Service status is set to {RUNNING}.")
+
+    async def _delete(self, service: Service, operation: Operation) -> None:
+        self._logs.event(service, "Service deletion started.")
+        try:
+            await self._workloads.remove(service)
+        except DeploymentFailed as failure:
+            self._finish(service.arn, operation.id, DELETE_FAILED, FAILED, reason=failure.message)
+            self._logs.event(service, f"Delete service failed: {failure.message}")
+            return
+        self._finish(service.arn, operation.id, DELETED, SUCCEEDED)
+        self._logs.event(service, f"Service status is set to {DELETED}.")
+
+    async def _restore(self, service: Service) -> None:
+        try:
+            await self._workloads.restore(service)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("restoring %s failed", service.arn)
+            message = error.message if isinstance(error, DeploymentFailed) else "see Runyard's own log"
+            self._logs.event(service, f"Runyard could not bring the service's instances back: {message}")
+
+    async def _housekeeping(self) -> None:
+        """Deleted services stay describable for a while (api-contract §6.5), then they are gone."""
+        while True:
+            self._purge_deleted()
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+
+    def _purge_deleted(self) -> None:
+        horizon = self._deps.clock.now() - self._deleted_retention
+        with self._deps.store.write() as uow:
+            expired = [
+                s
+                for s in uow.repo(Service).find(account=self._account)
+                if s.status == DELETED and (s.deleted_at or 0) <= horizon
+            ]
+            for service in expired:
+                for operation in uow.repo(Operation).find(account=self._account, name=service.arn):
+                    uow.repo(Operation).remove(operation.id)
+                uow.repo(Service).remove(service.arn)
+        for service in expired:
+            self._logs.remove(service)
+
+    # -- state changes ----------------------------------------------------------------------------
+
+    def _move_operation(self, operation_id: str, status: str, *, reason: str | None = None) -> Operation | None:
+        now = self._deps.clock.now()
+        with self._deps.store.write() as uow:
+            operation = uow.repo(Operation).get(operation_id)
+            if operation is None or operation.finished:
+                return None
+            operation = operation.moved(status, now, reason=reason)
+            uow.repo(Operation).save(operation)
+        return operation
+
+    def _update(self, service_arn: str, **changes: Any) -> Service:
+        with self._deps.store.write() as uow:
+            service = uow.repo(Service).get(service_arn)
+            if service is None:
+                raise DeploymentFailed("The service was removed while it was being deployed.")
+            service = replace(service, updated_at=self._deps.clock.now(), **changes)
+            uow.repo(Service).save(service)
+        return service
+
+    def _finish(
+        self, service_arn: str, operation_id: str, service_status: str, status: str, *, reason: str | None = None
+    ) -> None:
+        """The operation's outcome and the service's new status, in one transaction."""
+        now = self._deps.clock.now()
+        with self._deps.store.write() as uow:
+            service = uow.repo(Service).get(service_arn)
+            operation = uow.repo(Operation).get(operation_id)
+            if operation is not None and not operation.finished:
+                uow.repo(Operation).save(operation.moved(status, now, reason=reason))
+            if service is not None and service.status == OPERATION_IN_PROGRESS:
+                SERVICE_TRANSITIONS.check(service.status, service_status)
+                deleted_at = now if service_status == DELETED else service.deleted_at
+                uow.repo(Service).save(replace(service, status=service_status, updated_at=now, deleted_at=deleted_at))
