@@ -3,6 +3,7 @@ supervised instances -> HAProxy, reached with the service's Host header. Also fa
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -33,6 +34,11 @@ app = Flask(__name__)
 def root():
     print("Handling web request. Returning message.")
     return MESSAGE.encode("utf-8")
+
+
+@app.route("/pid")
+def pid():
+    return str(os.getpid())
 
 
 if __name__ == "__main__":
@@ -257,6 +263,16 @@ def test_unreadable_source_is_refused_before_anything_is_stored(server: RunyardP
         with pytest.raises(client.exceptions.InvalidRequestException) as raised:
             client.create_service(**request)
         assert "connection" in raised.value.response["Error"]["Message"]
+    request = code_service(
+        "nope",
+        Path("/tmp"),
+        Runtime="PYTHON_3",
+        StartCommand="python x.py",
+        RuntimeEnvironmentSecrets={"TOKEN": "arn:aws:ssm:us-east-1:000000000000:parameter/token"},
+    )
+    with pytest.raises(client.exceptions.InvalidRequestException) as raised:
+        client.create_service(**request)
+    assert "RuntimeEnvironmentSecrets" in raised.value.response["Error"]["Message"]
     request = code_service("nope", Path("/tmp"), Runtime="CORRETTO_11", StartCommand="java -jar app.jar")
     with pytest.raises(client.exceptions.InvalidRequestException) as raised:
         client.create_service(**request)
@@ -265,24 +281,54 @@ def test_unreadable_source_is_refused_before_anything_is_stored(server: RunyardP
     assert client.list_services()["ServiceSummaryList"] == []
 
 
-def test_running_service_survives_a_restart_of_runyard(fresh_server: RunyardProcess, tmp_path: Path) -> None:
+def instance_processes(server: RunyardProcess) -> list[int]:
+    """Processes running with their working directory in one of the server's build artifacts."""
+    artifacts = str(server.data_dir / "builds" / "artifacts")
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str((proc / "cwd").readlink()).startswith(artifacts):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_served(server: RunyardProcess, service_url: str, path: str = "/") -> str:
+    deadline = time.monotonic() + 60
+    while True:
+        answer = get_via_dataplane(server, service_url, path)
+        if answer.status_code == 200:
+            return answer.text
+        assert time.monotonic() < deadline, f"{service_url} answers {answer.status_code}: {answer.text[:200]}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("how", ["graceful", "crash"])
+def test_running_service_survives_a_restart_of_runyard(fresh_server: RunyardProcess, tmp_path: Path, how: str) -> None:
     server = fresh_server.start()
     client = server.client("apprunner", "us-east-1")
     repository = git_repo(tmp_path / "python-hello", HELLO_FILES)
     service = client.create_service(**python_hello("survivor", repository))["Service"]
     running = wait_for_status(client, service["ServiceArn"])
     assert running["Status"] == "RUNNING"
-    assert get_via_dataplane(server, running["ServiceUrl"]).text == "Hello, Jane!"
+    url = running["ServiceUrl"]
+    pid_before = wait_until_served(server, url, "/pid")
+    assert len(instance_processes(server)) == 1
 
-    server.stop()
+    # A graceful stop takes the instances down with it; a crash (kill -9) leaves them and HAProxy running.
+    server.stop(signal.SIGTERM if how == "graceful" else signal.SIGKILL)
+    assert len(instance_processes(server)) == (0 if how == "graceful" else 1)
     server.start()
-    for _ in range(100):
-        answer = get_via_dataplane(server, running["ServiceUrl"])
-        if answer.status_code == 200:
-            break
-        time.sleep(0.2)
-    assert answer.text == "Hello, Jane!"
+
+    assert wait_until_served(server, url) == "Hello, Jane!"
+    pid_after = wait_until_served(server, url, "/pid")
+    # Re-adopted after a crash (same process), restarted after a graceful stop; never duplicated.
+    assert (pid_after == pid_before) == (how == "crash")
+    assert len(instance_processes(server)) == 1
     described = client.describe_service(ServiceArn=service["ServiceArn"])["Service"]
     assert described["Status"] == "RUNNING"
     operations = client.list_operations(ServiceArn=service["ServiceArn"])["OperationSummaryList"]
     assert [(op["Type"], op["Status"]) for op in operations] == [("CREATE_SERVICE", "SUCCEEDED")]
+    server.stop()
+    assert instance_processes(server) == []

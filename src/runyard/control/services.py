@@ -155,7 +155,8 @@ class Services:
         service = self.get(scope, arn)
         with self._deps.store.read() as uow:
             found = uow.repo(Operation).find(account=scope.account, region=scope.region, name=service.arn)
-        return sorted(found, key=lambda op: op.created_at, reverse=True)
+        # The store lists in creation order; reversed first, so that equal timestamps keep newest first.
+        return sorted(reversed(found), key=lambda op: op.created_at, reverse=True)
 
     def not_yet(self, scope: Scope, arn: str, operation: str) -> NoReturn:
         """Operations that arrive with deployments: the service must exist, then the answer names what is missing."""

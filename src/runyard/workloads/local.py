@@ -22,6 +22,11 @@ CONNECTIONS_LATER = (
     "repositories arrive with provider connections. Use a public https:// URL, a file:// URL or a local path."
 )
 
+SECRETS_LATER = (
+    "Runyard cannot resolve RuntimeEnvironmentSecrets yet (Secrets Manager and SSM Parameter Store are not "
+    "available here). Use RuntimeEnvironmentVariables. Nothing was changed."
+)
+
 
 class LocalWorkloads:
     def __init__(
@@ -49,6 +54,8 @@ class LocalWorkloads:
             return
         if spec.source.connection_arn is not None:
             raise InvalidInput(CONNECTIONS_LATER)
+        if code.secrets:
+            raise InvalidInput(SECRETS_LATER)
         try:
             classify_repository_url(code.repository_url)
         except SourceError as error:

@@ -44,10 +44,11 @@ class ServiceOperations(ProviderBase):
 
     def list_operations(self, ctx: RequestContext, request: Wire) -> Wire:
         arn = request["ServiceArn"]
-        found = self.control.services.operations(ctx.scope, arn)
+        found = self.control.services.operations(ctx.scope, arn)  # newest first
+        position = {op.id: index for index, op in enumerate(found)}
         page, token = paginate(
             found,
-            key=lambda op: (-op.created_at, op.id),
+            key=lambda op: (position[op.id], op.id),
             max_results=request.get("MaxResults"),
             next_token=request.get("NextToken"),
             query={"ServiceArn": arn},
