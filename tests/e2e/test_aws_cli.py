@@ -179,3 +179,39 @@ def test_endpoint_from_the_environment(server: RunyardProcess, region: str, vari
     )["Connection"]
     listed = ok(aws(server, region, "apprunner", "list-connections", endpoint=False, env=env))
     assert [c["ConnectionArn"] for c in listed["ConnectionSummaryList"]] == [created["ConnectionArn"]]
+
+
+def test_code_service_lifecycle_with_the_cli(server: RunyardProcess, region: str, tmp_path: Path) -> None:
+    from tests.support import get_via_dataplane, git_repo
+
+    repository = git_repo(tmp_path / "static", {"index.html": "served by the CLI test\n"})
+    request = {
+        "ServiceName": "cli-static",
+        "SourceConfiguration": {
+            "CodeRepository": {
+                "RepositoryUrl": str(repository),  # a plain local path works as well as file://
+                "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
+                "CodeConfiguration": {
+                    "ConfigurationSource": "API",
+                    "CodeConfigurationValues": {"Runtime": "PYTHON_3", "StartCommand": "python -m http.server $PORT"},
+                },
+            },
+            "AutoDeploymentsEnabled": False,
+        },
+        "InstanceConfiguration": {"Cpu": "0.25 vCPU", "Memory": "0.5 GB"},
+    }
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    created = ok(
+        aws(server, region, "apprunner", "create-service", "--cli-input-json", f"file://{tmp_path}/request.json")
+    )
+    arn = created["Service"]["ServiceArn"]
+    assert created["Service"]["InstanceConfiguration"] == {"Cpu": "256", "Memory": "512"}
+    for _ in range(300):
+        described = ok(aws(server, region, "apprunner", "describe-service", "--service-arn", arn))["Service"]
+        if described["Status"] != "OPERATION_IN_PROGRESS":
+            break
+    assert described["Status"] == "RUNNING"
+    assert get_via_dataplane(server, described["ServiceUrl"], "/index.html").text == "served by the CLI test\n"
+    listed = ok(aws(server, region, "apprunner", "list-operations", "--service-arn", arn))["OperationSummaryList"]
+    assert [(op["Type"], op["Status"]) for op in listed] == [("CREATE_SERVICE", "SUCCEEDED")]
+    assert ok(aws(server, region, "apprunner", "delete-service", "--service-arn", arn))["OperationId"]
