@@ -45,6 +45,7 @@ from runyard.workloads.fleet import Fleet, FleetSettings
 from runyard.workloads.local import LocalWorkloads
 
 log = logging.getLogger("runyard")
+WATCHDOG_INTERVAL = 1.0
 
 
 @dataclass
@@ -55,13 +56,35 @@ class DataPlane:
     activator: ActivatorServer
     settings: HAProxySettings
 
-    async def start(self) -> None:
+    watchdog: asyncio.Task[None] | None = None
+
+    async def start(self, on_restart: Callable[[], Awaitable[None]]) -> None:
         await self.activator.start()
         # The activator's port is known only now when it was 0 ("any free port"); HAProxy is rendered with it.
         self.haproxy.settings = replace(self.settings, activator_port=self.activator.port)
         await self.haproxy.start()
+        self.watchdog = asyncio.ensure_future(self._watch(on_restart))
+
+    async def _watch(self, on_restart: Callable[[], Awaitable[None]]) -> None:
+        """Supervision: an HAProxy that dies is started again, and the routes to live instances are restored."""
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL)
+            if self.haproxy.running:
+                continue
+            log.warning("HAProxy exited; starting it again")
+            try:
+                await self.haproxy.stop(grace=0)  # reap the dead master and forget it
+                await self.haproxy.start()
+                await on_restart()
+            except Exception:
+                log.exception("could not start HAProxy again; retrying")
 
     async def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watchdog
+            self.watchdog = None
         await self.haproxy.stop()
         await self.activator.stop()
 
@@ -81,7 +104,7 @@ class Runyard:
 
     async def start_workloads(self) -> None:
         """The data plane first (routes must exist before instances come back), then the operation engine."""
-        await self.dataplane.start()
+        await self.dataplane.start(on_restart=self.control.engine.restore_running)
         await self.control.engine.start()
 
     async def stop_workloads(self) -> None:

@@ -3,6 +3,7 @@ supervised instances -> HAProxy, reached with the service's Host header. Also fa
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -332,3 +333,27 @@ def test_running_service_survives_a_restart_of_runyard(fresh_server: RunyardProc
     assert [(op["Type"], op["Status"]) for op in operations] == [("CREATE_SERVICE", "SUCCEEDED")]
     server.stop()
     assert instance_processes(server) == []
+
+
+def test_haproxy_is_supervised(server: RunyardProcess, region: str, tmp_path: Path) -> None:
+    """HAProxy killed outright is started again by Runyard, with the routes to the live instances."""
+    client = server.client("apprunner", region)
+    repository = git_repo(tmp_path / "static", {"index.html": "still here\n"})
+    request = code_service("static", repository, Runtime="PYTHON_3", StartCommand="python -m http.server $PORT")
+    service = wait_for_status(client, client.create_service(**request)["Service"]["ServiceArn"])
+    assert service["Status"] == "RUNNING"
+    assert wait_until_served(server, service["ServiceUrl"], "/index.html") == "still here\n"
+
+    pid_file = server.data_dir / "dataplane" / "haproxy.pid"
+
+    def master_pid() -> int:
+        text = pid_file.read_text().split() if pid_file.exists() else []
+        return int(text[0]) if text else 0
+
+    master = master_pid()
+    os.killpg(master, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while master_pid() in (master, 0):
+        assert time.monotonic() < deadline, "HAProxy was not started again"
+        time.sleep(0.1)
+    assert wait_until_served(server, service["ServiceUrl"], "/index.html") == "still here\n"

@@ -65,14 +65,19 @@ class OperationEngine:
         """Bring running services back, then resume every operation a restart interrupted."""
         self._loop = asyncio.get_running_loop()
         with self._deps.store.read() as uow:
-            services = uow.repo(Service).find(account=self._account)
             unfinished = [op for op in uow.repo(Operation).find(account=self._account) if not op.finished]
-        for service in services:
-            if service.status == RUNNING:
-                self._spawn(self._restore(service))
+        await self.restore_running()
         for operation in unfinished:
             self._schedule(operation.id)
         self._spawn(self._housekeeping())
+
+    async def restore_running(self) -> None:
+        """Re-adopt or restart the instances of every running service (at start, and after the data plane restarts)."""
+        with self._deps.store.read() as uow:
+            services = uow.repo(Service).find(account=self._account)
+        for service in services:
+            if service.status == RUNNING:
+                self._spawn(self._restore(service))
 
     async def stop(self) -> None:
         """Cancel running operations (they stay IN_PROGRESS and resume at the next start), stop the workloads."""

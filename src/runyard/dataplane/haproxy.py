@@ -487,6 +487,9 @@ class HAProxyProcess:
                 os.killpg(process.pid, sig)  # the workers share the master's process group
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(process.wait, wait)
+        # A master killed outright may leave workers behind in its group, still holding the listening port.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         self._process = None
 
     async def _stop_stale(self) -> None:
