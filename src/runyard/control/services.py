@@ -94,16 +94,7 @@ class Services:
                 url_label=self._new_label(services),
                 pool=self._free_pool(services),
             )
-            operation = Operation(
-                id=deps.ids.uuid(),
-                account=scope.account,
-                region=scope.region,
-                target_arn=service.arn,
-                type=CREATE_SERVICE,
-                status=PENDING,
-                created_at=now,
-                updated_at=now,
-            )
+            operation = self._new_operation(service, CREATE_SERVICE, now)
             uow.repo(Service).add(service)
             uow.repo(Operation).add(operation)
             uow.tags.merge(Service.KIND, service.arn, tags)
@@ -123,16 +114,7 @@ class Services:
                 )
             SERVICE_TRANSITIONS.check(service.status, OPERATION_IN_PROGRESS)
             service = replace(service, status=OPERATION_IN_PROGRESS, updated_at=now)
-            operation = Operation(
-                id=deps.ids.uuid(),
-                account=scope.account,
-                region=scope.region,
-                target_arn=arn,
-                type=DELETE_SERVICE,
-                status=PENDING,
-                created_at=now,
-                updated_at=now,
-            )
+            operation = self._new_operation(service, DELETE_SERVICE, now)
             uow.repo(Service).save(service)
             uow.repo(Operation).add(operation)
         self._engine.submit(operation.id)
@@ -162,6 +144,18 @@ class Services:
         """Operations that arrive with deployments: the service must exist, then the answer names what is missing."""
         service = self.get(scope, arn)
         raise NotSupported(NOT_YET.format(operation=operation) + f" Service: {service.name}")
+
+    def _new_operation(self, service: Service, operation_type: str, now: float) -> Operation:
+        return Operation(
+            id=self._deps.ids.uuid(),
+            account=service.account,
+            region=service.region,
+            target_arn=service.arn,
+            type=operation_type,
+            status=PENDING,
+            created_at=now,
+            updated_at=now,
+        )
 
     def _live(self, uow: UnitOfWork, arn: str) -> Service:
         service = uow.repo(Service).get(arn)
