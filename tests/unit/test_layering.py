@@ -25,6 +25,13 @@ FORBIDDEN = {
     ),
     "api": ("sqlalchemy", "runyard.store", "runyard.app"),
     "store": ("starlette", "httpx", "botocore", "runyard.api", "runyard.app"),
+    # The building blocks know nothing of the domain or of each other's wiring; workloads/ joins them.
+    **{
+        room: ("runyard.control", "runyard.api", "runyard.store", "runyard.app", "runyard.workloads")
+        for room in ("source", "build", "runtime", "dataplane")
+    },
+    "observe": ("runyard.api", "runyard.store", "runyard.app", "runyard.workloads"),
+    "workloads": ("runyard.api", "runyard.store", "runyard.app", "sqlalchemy", "starlette"),
 }
 
 
