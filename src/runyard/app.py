@@ -37,6 +37,7 @@ from runyard.credentials import RootCredentials, load_or_create
 from runyard.dataplane.activator import ActivatorServer, HostInfo, HostState, activator_app
 from runyard.dataplane.haproxy import HAProxyProcess, HAProxySettings
 from runyard.ids import IdSource, RandomIds
+from runyard.observe.events import EventBus
 from runyard.observe.logs import LogStore
 from runyard.observe.service_logs import ServiceLogBook
 from runyard.runtime.process import ProcessBackend
@@ -96,6 +97,7 @@ class Runyard:
     database: Database
     control: ControlPlane
     dataplane: DataPlane
+    events: EventBus
 
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -104,12 +106,14 @@ class Runyard:
 
     async def start_workloads(self) -> None:
         """The data plane first (routes must exist before instances come back), then the operation engine."""
+        await self.events.start()
         await self.dataplane.start(on_restart=self.control.engine.restore_running)
         await self.control.engine.start()
 
     async def stop_workloads(self) -> None:
         await self.control.engine.stop()
         await self.dataplane.stop()
+        await self.events.stop()
 
     def stop(self) -> None:
         self.database.close()
@@ -125,6 +129,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     haproxy_settings = HAProxySettings(http_port=settings.http_port, activator_port=settings.activator_port or 1)
     haproxy = HAProxyProcess(data_dir / "dataplane", settings.haproxy_binary, settings=haproxy_settings)
     log_store = LogStore(data_dir / "logs", clock)
+    log_book = ServiceLogBook(log_store)
+    events = EventBus(store=database, logs=log_store, clock=clock, ids=ids, account=settings.account_id)
     fleet = Fleet(
         backend=ProcessBackend(data_dir / "runtime"),
         router=haproxy.runtime(),
@@ -139,6 +145,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
             start_timeout=settings.start_timeout,
             stop_grace=settings.stop_grace,
         ),
+        notify=log_book.event,
     )
     toolchains = detect_toolchains()
     workloads = LocalWorkloads(
@@ -153,15 +160,15 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     control = ControlPlane(
         deps,
         workloads=workloads,
-        logs=ServiceLogBook(log_store),
+        logs=log_book,
+        events=events,
         account=settings.account_id,
         pool_size=haproxy_settings.pool_size,
         deleted_retention=settings.deleted_service_retention,
     )
     activator = ActivatorServer(activator_app(_host_lookup(control, settings)), "127.0.0.1", settings.activator_port)
-    return Runyard(
-        settings, load_or_create(settings), database, control, DataPlane(haproxy, activator, haproxy_settings)
-    )
+    dataplane = DataPlane(haproxy, activator, haproxy_settings)
+    return Runyard(settings, load_or_create(settings), database, control, dataplane, events)
 
 
 _HOST_STATES = {

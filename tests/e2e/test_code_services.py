@@ -225,7 +225,7 @@ def test_failing_build_reports_the_builds_error(server: RunyardProcess, region: 
     deployment = runyard_logs(server, region, "broken-build", "--deployment", operation_id)
     assert "[Build] error: missing semicolon" in deployment
     assert "exit code 3" in deployment
-    assert "Create service failed" in runyard_logs(server, region, "broken-build")
+    assert "Service creation failed: Failed to build" in runyard_logs(server, region, "broken-build")
     answer = get_via_dataplane(server, service["ServiceUrl"], headers={"Accept": "text/plain"})
     assert answer.status_code == 503
 

@@ -6,6 +6,7 @@ database is opened only to find the service, and closed before any log is read (
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from runyard.config import Settings, SettingsError, load_settings
 from runyard.control.context import Scope
 from runyard.control.model.service import Service
 from runyard.ids import parse_arn
+from runyard.observe.events import OPERATION_STATUS_CHANGE
 from runyard.observe.logs import (
     DEPLOYMENT_PREFIX,
     EVENTS_STREAM,
@@ -113,7 +115,12 @@ class Tail:
                 if not events:
                     break
                 for event in events:
-                    line = event.message if self.raw[stream] else _with_time(event)
+                    if self.raw[stream]:
+                        line = event.message
+                    elif stream == EVENTS_STREAM:
+                        line = _event_line(event)
+                    else:
+                        line = _with_time(event)
                     self.emit(f"{stream} | {line}" if label else line)
                 printed += len(events)
         return printed
@@ -178,6 +185,23 @@ def find_service(settings: Settings, reference: str, region: str | None = None) 
 def _with_time(event: LogEvent) -> str:
     when = datetime.fromtimestamp(event.timestamp, UTC).isoformat(timespec="milliseconds")
     return f"{when.removesuffix('+00:00')}Z {event.message}"
+
+
+def _event_line(event: LogEvent) -> str:
+    """An event-envelope line of the events stream as `<time> <Severity> <Message>` (plus ` [<Status>]` for an
+    operation's event); any other line as it is."""
+    try:
+        document = json.loads(event.message)
+    except ValueError:
+        return _with_time(event)
+    detail = document.get("detail") if isinstance(document, dict) and "detail-type" in document else None
+    if not isinstance(detail, dict) or not isinstance(detail.get("Message"), str):
+        return _with_time(event)
+    severity = detail.get("Severity") or "INFO"
+    text = f"{severity} {detail['Message']}"
+    if document["detail-type"] == OPERATION_STATUS_CHANGE and detail.get("Status"):
+        text += f" [{detail['Status']}]"
+    return _with_time(LogEvent(event.timestamp, text))
 
 
 def _settings(flags: dict[str, Any], config_file: Path | None) -> Settings:

@@ -11,6 +11,7 @@ import click
 import uvicorn
 
 from runyard import __version__
+from runyard.cli.events import events
 from runyard.cli.logs import logs
 from runyard.config import Settings, SettingsError, load_settings
 from runyard.credentials import read_existing
@@ -99,6 +100,7 @@ def credentials(config_file: Path | None, shell: bool, **flags: Any) -> None:
 
 
 cli.add_command(logs)
+cli.add_command(events)
 
 
 def main() -> None:

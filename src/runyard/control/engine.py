@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,9 +19,18 @@ from runyard.control.context import Deps
 from runyard.control.model.operation import (
     CREATE_SERVICE,
     DELETE_SERVICE,
+    EVENT_MESSAGES,
+    EVENT_PREFIX,
     FAILED,
     IN_PROGRESS,
+    NEW_APPLICATION,
+    PAUSE_SERVICE,
+    RESUME_SERVICE,
+    ROLLBACK_IN_PROGRESS,
+    ROLLBACK_SUCCEEDED,
+    START_DEPLOYMENT,
     SUCCEEDED,
+    UPDATE_SERVICE,
     Operation,
 )
 from runyard.control.model.service import (
@@ -29,15 +38,30 @@ from runyard.control.model.service import (
     DELETE_FAILED,
     DELETED,
     OPERATION_IN_PROGRESS,
+    PAUSED,
     RUNNING,
     SERVICE_TRANSITIONS,
     Service,
+    needs_build,
+    rerun,
+    updated,
 )
-from runyard.control.ports import ServiceLogs, Workloads
+from runyard.control.ports import DeploymentLog, ServiceEvents, ServiceLogs, Workloads
 from runyard.errors import DeploymentFailed
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL = 60.0
+SERVICE_STATUS_CHANGE = "Service Status Change"
+OPERATION_STATUS_CHANGE = "Service Operation Status Change"
+# Where a service lands when an operation fails unexpectedly (not through DeploymentFailed).
+FAILURE_STATUS = {
+    CREATE_SERVICE: CREATE_FAILED,
+    DELETE_SERVICE: DELETE_FAILED,
+    START_DEPLOYMENT: RUNNING,
+    UPDATE_SERVICE: RUNNING,
+    PAUSE_SERVICE: RUNNING,
+    RESUME_SERVICE: PAUSED,
+}
 
 
 class OperationEngine:
@@ -46,6 +70,7 @@ class OperationEngine:
         deps: Deps,
         workloads: Workloads,
         logs: ServiceLogs,
+        events: ServiceEvents,
         *,
         account: str,
         deleted_retention: float,
@@ -53,6 +78,7 @@ class OperationEngine:
         self._deps = deps
         self._workloads = workloads
         self._logs = logs
+        self._events = events
         self._account = account
         self._deleted_retention = deleted_retention
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,30 +167,29 @@ class OperationEngine:
         if service is None:
             self._move_operation(operation_id, FAILED, reason="The service no longer exists.")
             return
-        handlers: dict[str, Callable[[Service, Operation], Any]] = {
+        handlers: dict[str, Callable[[Service, Operation, DeploymentLog], Awaitable[None]]] = {
             CREATE_SERVICE: self._create,
             DELETE_SERVICE: self._delete,
+            START_DEPLOYMENT: self._deploy,
+            UPDATE_SERVICE: self._deploy,
+            PAUSE_SERVICE: self._pause,
+            RESUME_SERVICE: self._resume,
         }
-        handler = handlers.get(operation.type)
-        if handler is None:
-            self._move_operation(operation_id, FAILED, reason=f"Runyard cannot run {operation.type} yet.")
-            return
+
+        def deployment_log(line: str) -> None:
+            self._logs.deployment(service, operation.id, line)
+
+        self._operation_event(service, operation, "Started")
         try:
-            await handler(service, operation)
+            await handlers[operation.type](service, operation, deployment_log)
         except asyncio.CancelledError:
             raise  # Runyard is stopping: the operation stays IN_PROGRESS and runs again at the next start
         except Exception:
             log.exception("operation %s (%s) of %s failed unexpectedly", operation.id, operation.type, service.arn)
             reason = f"Runyard failed unexpectedly while running {operation.type} (see Runyard's own log)."
-            failed_status = DELETE_FAILED if operation.type == DELETE_SERVICE else CREATE_FAILED
-            self._finish(service.arn, operation.id, failed_status, FAILED, reason=reason)
-            self._logs.event(service, reason)
+            self._fail(service, operation, FAILURE_STATUS[operation.type], FAILED, reason)
 
-    async def _create(self, service: Service, operation: Operation) -> None:
-        def deployment_log(line: str) -> None:
-            self._logs.deployment(service, operation.id, line)
-
-        self._logs.event(service, "Service creation started.")
+    async def _create(self, service: Service, operation: Operation, deployment_log: DeploymentLog) -> None:
         deployment_log(f"[AppRunner] Deployment with ID : {operation.id} started. Triggering event : SERVICE_CREATE")
         try:
             revision = await self._workloads.build(service, deployment_log)
@@ -175,24 +200,67 @@ class OperationEngine:
                 f"[AppRunner] Deployment with ID : {operation.id} failed. Failure reason : {failure.message}"
             )
             await self._workloads.stop(service)
-            self._finish(service.arn, operation.id, CREATE_FAILED, FAILED, reason=failure.message)
-            self._logs.event(service, f"Create service failed: {failure.message}")
-            self._logs.event(service, f"Service status is set to {CREATE_FAILED}.")
+            self._fail(service, operation, CREATE_FAILED, FAILED, failure.message)
             return
         deployment_log(f"[AppRunner] Deployment with ID : {operation.id} successful.")
-        self._finish(service.arn, operation.id, RUNNING, SUCCEEDED)
-        self._logs.event(service, f"Service status is set to {RUNNING}.")
+        self._finish(service, operation, RUNNING, SUCCEEDED)
 
-    async def _delete(self, service: Service, operation: Operation) -> None:
-        self._logs.event(service, "Service deletion started.")
+    async def _deploy(self, service: Service, operation: Operation, deployment_log: DeploymentLog) -> None:
+        """START_DEPLOYMENT (the branch head) and UPDATE_SERVICE (a new configuration, rebuilt if it must be)."""
+        trigger = "MANUAL_DEPLOYMENT" if operation.type == START_DEPLOYMENT else "CONFIGURATION_UPDATE"
+        deployment_log(f"[AppRunner] Deployment with ID : {operation.id} started. Triggering event : {trigger}")
+        spec = operation.spec or service.spec
+        target = updated(service, spec)
+        message = None
+        try:
+            if operation.type == START_DEPLOYMENT or needs_build(service.spec, spec) or service.revision is None:
+                revision = await self._workloads.build(target, deployment_log)
+                message = NEW_APPLICATION
+            else:
+                revision = rerun(service.revision, spec)
+                deployment_log("[AppRunner] The configuration changed, not the application: no build is needed.")
+            await self._workloads.roll(target, revision, deployment_log)
+        except DeploymentFailed as failure:
+            deployment_log(
+                f"[AppRunner] Deployment with ID : {operation.id} failed. Failure reason : {failure.message}"
+            )
+            self._move_operation(operation.id, ROLLBACK_IN_PROGRESS, reason=failure.message)
+            deployment_log("[AppRunner] Rollback: the previous version kept serving throughout; nothing to undo.")
+            self._fail(service, operation, RUNNING, ROLLBACK_SUCCEEDED, failure.message)
+            return
+        deployment_log(f"[AppRunner] Deployment with ID : {operation.id} successful.")
+        self._update(
+            service.arn,
+            spec=spec,
+            auto_scaling_configuration_arn=target.auto_scaling_configuration_arn,
+            revision=revision,
+        )
+        self._finish(service, operation, RUNNING, SUCCEEDED, message=message)
+
+    async def _pause(self, service: Service, operation: Operation, deployment_log: DeploymentLog) -> None:
+        await self._workloads.stop(service)
+        self._finish(service, operation, PAUSED, SUCCEEDED)
+
+    async def _resume(self, service: Service, operation: Operation, deployment_log: DeploymentLog) -> None:
+        if service.revision is None:
+            self._fail(service, operation, PAUSED, FAILED, "The service has no deployed version to resume.")
+            return
+        try:
+            # The version deployed before the pause, without a build and without newer commits (spec).
+            await self._workloads.start(service, service.revision, deployment_log)
+        except DeploymentFailed as failure:
+            await self._workloads.stop(service)
+            self._fail(service, operation, PAUSED, FAILED, failure.message)
+            return
+        self._finish(service, operation, RUNNING, SUCCEEDED)
+
+    async def _delete(self, service: Service, operation: Operation, deployment_log: DeploymentLog) -> None:
         try:
             await self._workloads.remove(service)
         except DeploymentFailed as failure:
-            self._finish(service.arn, operation.id, DELETE_FAILED, FAILED, reason=failure.message)
-            self._logs.event(service, f"Delete service failed: {failure.message}")
+            self._fail(service, operation, DELETE_FAILED, FAILED, failure.message)
             return
-        self._finish(service.arn, operation.id, DELETED, SUCCEEDED)
-        self._logs.event(service, f"Service status is set to {DELETED}.")
+        self._finish(service, operation, DELETED, SUCCEEDED)
 
     async def _restore(self, service: Service) -> None:
         try:
@@ -246,17 +314,62 @@ class OperationEngine:
             uow.repo(Service).save(service)
         return service
 
+    def _fail(self, service: Service, operation: Operation, service_status: str, status: str, reason: str) -> None:
+        headline = EVENT_MESSAGES[EVENT_PREFIX[operation.type] + "Failed"].split(".")[0]
+        self._logs.event(service, f"{headline}: {reason}")  # e.g. "Service creation failed: <why>"
+        self._finish(service, operation, service_status, status, reason=reason)
+
     def _finish(
-        self, service_arn: str, operation_id: str, service_status: str, status: str, *, reason: str | None = None
+        self,
+        service: Service,
+        operation: Operation,
+        service_status: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        message: str | None = None,
     ) -> None:
-        """The operation's outcome and the service's new status, in one transaction."""
+        """The operation's outcome and the service's new status, in one transaction; then their events."""
         now = self._deps.clock.now()
         with self._deps.store.write() as uow:
-            service = uow.repo(Service).get(service_arn)
-            operation = uow.repo(Operation).get(operation_id)
-            if operation is not None and not operation.finished:
-                uow.repo(Operation).save(operation.moved(status, now, reason=reason))
-            if service is not None and service.status == OPERATION_IN_PROGRESS:
-                SERVICE_TRANSITIONS.check(service.status, service_status)
-                deleted_at = now if service_status == DELETED else service.deleted_at
-                uow.repo(Service).save(replace(service, status=service_status, updated_at=now, deleted_at=deleted_at))
+            current = uow.repo(Service).get(service.arn)
+            stored = uow.repo(Operation).get(operation.id)
+            if stored is not None and not stored.finished:
+                uow.repo(Operation).save(stored.moved(status, now, reason=reason))
+            changed = current is not None and current.status == OPERATION_IN_PROGRESS
+            if current is not None and changed:
+                SERVICE_TRANSITIONS.check(current.status, service_status)
+                deleted_at = now if service_status == DELETED else current.deleted_at
+                current = replace(current, status=service_status, updated_at=now, deleted_at=deleted_at)
+                uow.repo(Service).save(current)
+        self._operation_event(service, operation, "CompletedSuccessfully" if status == SUCCEEDED else "Failed", message)
+        if changed:
+            self._status_event(service, OPERATION_IN_PROGRESS, service_status)
+
+    def _operation_event(
+        self, service: Service, operation: Operation, outcome: str, message: str | None = None
+    ) -> None:
+        status = EVENT_PREFIX[operation.type] + outcome
+        detail = {
+            "Status": status,
+            "ServiceName": service.name,
+            "ServiceId": service.service_id,
+            "Message": message or EVENT_MESSAGES[status],
+            "Severity": "ERROR" if outcome == "Failed" else "INFO",
+        }
+        self._events.publish(service, OPERATION_STATUS_CHANGE, detail)
+
+    def _status_event(self, service: Service, previous: str, current: str) -> None:
+        self._events.publish(service, SERVICE_STATUS_CHANGE, status_detail(service, previous, current))
+
+
+def status_detail(service: Service, previous: str, current: str) -> dict[str, str]:
+    """The detail of a "Service Status Change" event (developer guide, EventBridge reference)."""
+    return {
+        "PreviousStatus": previous,
+        "CurrentStatus": current,
+        "ServiceName": service.name,
+        "ServiceId": service.service_id,
+        "Message": f"Service status is set to {current}.",
+        "Severity": "ERROR" if current in (CREATE_FAILED, DELETE_FAILED) else "INFO",
+    }

@@ -9,7 +9,7 @@ from runyard.control.context import Deps
 from runyard.control.engine import OperationEngine
 from runyard.control.networking import VpcConnectors, VpcIngressConnections
 from runyard.control.observability import Observability
-from runyard.control.ports import ServiceLogs, Workloads
+from runyard.control.ports import ServiceEvents, ServiceLogs, Workloads
 from runyard.control.services import Services
 from runyard.control.tags import Tagging
 
@@ -21,19 +21,22 @@ class ControlPlane:
         *,
         workloads: Workloads,
         logs: ServiceLogs,
+        events: ServiceEvents,
         account: str,
         pool_size: int,
         deleted_retention: float,
     ) -> None:
         self.deps = deps
-        self.engine = OperationEngine(deps, workloads, logs, account=account, deleted_retention=deleted_retention)
+        self.engine = OperationEngine(
+            deps, workloads, logs, events, account=account, deleted_retention=deleted_retention
+        )
         self.connections = Connections(deps)
         self.autoscaling = AutoScaling(deps)
         self.observability = Observability(deps)
         self.vpc_connectors = VpcConnectors(deps)
         self.vpc_ingress = VpcIngressConnections(deps)
         self.services = Services(
-            deps, self.autoscaling, self.observability, workloads, self.engine, pool_size=pool_size
+            deps, self.autoscaling, self.observability, workloads, self.engine, events, pool_size=pool_size
         )
         self.codeconnections = CodeConnections(deps)
         self.tagging = Tagging(deps)

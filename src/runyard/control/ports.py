@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import ClassVar, Protocol, TypeVar
 
@@ -85,8 +85,15 @@ class Workloads(Protocol):
         """Start the revision's instances, wait until they are healthy, route traffic to them; DeploymentFailed."""
         ...
 
+    async def roll(self, service: Service, revision: Revision, log: DeploymentLog) -> None:
+        """Start healthy instances of `revision` beside the current ones, move traffic, drain and stop the old.
+
+        On DeploymentFailed the current instances have kept serving throughout (the rollback is free).
+        """
+        ...
+
     async def stop(self, service: Service) -> None:
-        """Stop every instance of the service; its host keeps answering through the activator."""
+        """Drain and stop every instance of the service; its host keeps answering through the activator."""
         ...
 
     async def remove(self, service: Service) -> None:
@@ -106,3 +113,9 @@ class ServiceLogs(Protocol):
     def deployment(self, service: Service, operation_id: str, line: str) -> None: ...
     def event(self, service: Service, message: str) -> None: ...
     def remove(self, service: Service) -> None: ...
+
+
+class ServiceEvents(Protocol):
+    def publish(self, service: Service, detail_type: str, detail: Mapping[str, str]) -> None:
+        """One event in EventBridge's envelope: to the service's events stream and to the matching event rules."""
+        ...

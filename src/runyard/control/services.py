@@ -12,19 +12,32 @@ from typing import NoReturn
 from runyard.control.arns import read_arn
 from runyard.control.autoscaling import AutoScaling
 from runyard.control.context import Deps, Scope
-from runyard.control.engine import OperationEngine
+from runyard.control.engine import SERVICE_STATUS_CHANGE, OperationEngine, status_detail
 from runyard.control.model.apprunner import ACTIVE, Connection, VpcConnector
-from runyard.control.model.operation import CREATE_SERVICE, DELETE_SERVICE, PENDING, Operation
+from runyard.control.model.operation import (
+    CREATE_SERVICE,
+    DELETE_SERVICE,
+    PAUSE_SERVICE,
+    PENDING,
+    RESUME_SERVICE,
+    START_DEPLOYMENT,
+    UPDATE_SERVICE,
+    Operation,
+)
 from runyard.control.model.service import (
     DELETED,
     OPERATION_IN_PROGRESS,
+    PAUSED,
+    RUNNING,
     SERVICE_TRANSITIONS,
     VALID_SIZES,
     Service,
     ServiceSpec,
+    ServiceUpdate,
+    updated,
 )
 from runyard.control.observability import Observability
-from runyard.control.ports import Tag, UnitOfWork, Workloads
+from runyard.control.ports import ServiceEvents, Tag, UnitOfWork, Workloads
 from runyard.control.tags import check_new_tags
 from runyard.errors import AlreadyExists, InvalidInput, InvalidState, NotFound, NotSupported, QuotaExceeded
 from runyard.ids import apprunner_arn
@@ -32,8 +45,8 @@ from runyard.ids import apprunner_arn
 ECR_PUBLIC_AUTO_DEPLOY = "App Runner doesn't support automatic deployments for an image in an ECR Public repository."
 RESERVED_ENV_PREFIX = "AWSAPPRUNNER"
 NOT_YET = (
-    "Runyard cannot run {operation} yet: it arrives with deployments, pause/resume and custom domains "
-    "(see docs/compatibility.md). Nothing was changed."
+    "Runyard cannot run {operation} yet: it arrives with custom domains (see docs/compatibility.md). "
+    "Nothing was changed."
 )
 IMAGES_LATER = (
     "Runyard cannot run image-based services yet: ImageRepository arrives with the container runtime "
@@ -50,6 +63,7 @@ class Services:
         observability: Observability,
         workloads: Workloads,
         engine: OperationEngine,
+        events: ServiceEvents,
         *,
         pool_size: int,
     ) -> None:
@@ -58,6 +72,7 @@ class Services:
         self._observability = observability
         self._workloads = workloads
         self._engine = engine
+        self._events = events
         self._pool_size = pool_size
 
     def create(self, scope: Scope, *, name: str, spec: ServiceSpec, tags: list[Tag]) -> tuple[Service, str]:
@@ -103,6 +118,46 @@ class Services:
 
     def delete(self, scope: Scope, arn: str) -> tuple[Service, str]:
         """Start DELETE_SERVICE: the engine stops the instances and removes routing and artifacts."""
+        return self._begin(scope, arn, DELETE_SERVICE, allowed=None)
+
+    def start_deployment(self, scope: Scope, arn: str) -> str:
+        """Start START_DEPLOYMENT: the branch head is built and rolled out; a failure rolls back."""
+        return self._begin(scope, arn, START_DEPLOYMENT, allowed=frozenset({RUNNING}))[1]
+
+    def pause(self, scope: Scope, arn: str) -> tuple[Service, str]:
+        return self._begin(scope, arn, PAUSE_SERVICE, allowed=frozenset({RUNNING}))
+
+    def resume(self, scope: Scope, arn: str) -> tuple[Service, str]:
+        return self._begin(scope, arn, RESUME_SERVICE, allowed=frozenset({PAUSED}))
+
+    def update(self, scope: Scope, arn: str, update: ServiceUpdate) -> tuple[Service, str]:
+        """Start UPDATE_SERVICE. The answer shows the new configuration; the service takes it once it is deployed."""
+        read_arn(scope, arn, "service", label="Service")
+        with self._deps.store.read() as uow:
+            current = self._live(uow, arn)
+            spec = update.applied_to(current.spec)
+            if (current.spec.source.code is None) != (spec.source.code is None):
+                raise InvalidInput(
+                    "UpdateService can't change the source type of a service (code repository <-> image repository)."
+                )
+            self.check_spec(uow, scope, spec, creating=False)
+            self._workloads.check_source(spec)
+            if update.auto_scaling_configuration_arn is not None:
+                resolved = self._autoscaling.resolve_for_service(uow, scope, update.auto_scaling_configuration_arn)
+                spec = replace(spec, auto_scaling_configuration_arn=resolved.arn)
+        service, operation_id = self._begin(scope, arn, UPDATE_SERVICE, allowed=frozenset({RUNNING}), spec=spec)
+        return updated(service, spec), operation_id
+
+    def _begin(
+        self,
+        scope: Scope,
+        arn: str,
+        operation_type: str,
+        *,
+        allowed: frozenset[str] | None,
+        spec: ServiceSpec | None = None,
+    ) -> tuple[Service, str]:
+        """Store the operation and move the service to OPERATION_IN_PROGRESS, or refuse as App Runner does."""
         read_arn(scope, arn, "service", label="Service")
         deps = self._deps
         now = deps.clock.now()
@@ -112,11 +167,15 @@ class Services:
                 raise InvalidState(
                     f"Service {service.name} has an operation in progress; wait until it finishes, then retry."
                 )
+            if allowed is not None and service.status not in allowed:
+                raise InvalidState(_refusal(service, operation_type))
             SERVICE_TRANSITIONS.check(service.status, OPERATION_IN_PROGRESS)
+            previous = service.status
             service = replace(service, status=OPERATION_IN_PROGRESS, updated_at=now)
-            operation = self._new_operation(service, DELETE_SERVICE, now)
+            operation = replace(self._new_operation(service, operation_type, now), spec=spec)
             uow.repo(Service).save(service)
             uow.repo(Operation).add(operation)
+        self._events.publish(service, SERVICE_STATUS_CHANGE, status_detail(service, previous, OPERATION_IN_PROGRESS))
         self._engine.submit(operation.id)
         return service, operation.id
 
@@ -237,6 +296,22 @@ class Services:
                 raise InvalidInput("ObservabilityConfigurationArn is required when ObservabilityEnabled is true.")
             self._observability.resolve(uow, scope, observability.configuration_arn, active_only=True)
         self._autoscaling.resolve_for_service(uow, scope, spec.auto_scaling_configuration_arn)
+
+
+def _refusal(service: Service, operation_type: str) -> str:
+    action = {
+        START_DEPLOYMENT: "StartDeployment",
+        PAUSE_SERVICE: "PauseService",
+        RESUME_SERVICE: "ResumeService",
+        UPDATE_SERVICE: "UpdateService",
+    }.get(operation_type, operation_type)
+    if service.status == PAUSED:
+        return (
+            f"Service {service.name} is paused: resume it before {action} (only reads, tags and deletion are allowed)."
+        )
+    return f"Service {service.name} is {service.status}; {action} needs it to be " + (
+        "PAUSED." if operation_type == RESUME_SERVICE else "RUNNING."
+    )
 
 
 def _check_port(port: str | None) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runyard.clock import Clock
 from runyard.control.model.apprunner import AutoScalingConfiguration
 from runyard.control.model.instance import ACTIVE, STARTING, InstanceRecord
-from runyard.control.model.service import Revision, Service
+from runyard.control.model.service import RUNNING, Revision, Service
 from runyard.control.ports import DeploymentLog, Store
 from runyard.dataplane.haproxy import HAProxyRuntime, pool_backend
 from runyard.errors import DeploymentFailed
@@ -29,6 +30,10 @@ from runyard.runtime.health import HealthCheck, HealthMonitor, ProbeResult, wait
 
 log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 15
+EXIT_POLL = 0.5  # seconds between checks that a routed instance still runs
+DRAIN_POLL = 0.05
+STABLE_AFTER = 60.0  # seconds without a replacement that end a crash loop
+MAX_BACKOFF = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class Fleet:
         ids: IdSource,
         logs: LogStore,
         settings: FleetSettings,
+        notify: Callable[[Service, str], None],
     ) -> None:
         self._backend = backend
         self._router = router
@@ -59,7 +65,11 @@ class Fleet:
         self._ids = ids
         self._logs = logs
         self._settings = settings
-        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._notify = notify  # a line in the service's events stream
+        self._monitors: dict[str, asyncio.Task[None]] = {}  # by instance id: health monitor and exit watch
+        self._locks: dict[str, asyncio.Lock] = {}  # by service ARN: deployments, pauses and healing take turns
+        self._healing: set[asyncio.Task[None]] = set()
+        self._failures: dict[str, tuple[int, float]] = {}  # by service ARN: replacements in a row, and when
 
     def host(self, service: Service) -> str:
         return f"{service.url_label}.{service.region}.{self._settings.domain_suffix}"
@@ -68,22 +78,49 @@ class Fleet:
 
     async def deploy(self, service: Service, revision: Revision, log_line: DeploymentLog) -> None:
         """Replace whatever runs for the service by healthy instances of `revision`, then route to them."""
-        await self.stop_service(service)  # left over from an attempt a restart interrupted
-        await self._router.set_host(self.host(service), pool_backend(service.pool))
-        scaling = self._scaling(service)
-        count = max(1, min(scaling.min_size, self._settings.slots_per_backend))
+        async with self._lock(service):
+            await self._stop_all(service)  # left over from an attempt a restart interrupted
+            await self._router.set_host(self.host(service), pool_backend(service.pool))
+            await self._start_set(service, revision, list(range(1, self._wanted(service) + 1)), log_line)
+
+    async def roll(self, service: Service, revision: Revision, log_line: DeploymentLog) -> None:
+        """Blue/green inside the service's backend: new instances in free slots, then drain and stop the old."""
+        async with self._lock(service):
+            old = self._records(service)
+            taken = {record.slot for record in old}
+            free = [slot for slot in range(1, self._settings.slots_per_backend + 1) if slot not in taken]
+            count = self._wanted(service)
+            if len(free) < count:
+                raise DeploymentFailed(
+                    f"No room for {count} new instances beside the {len(old)} running ones "
+                    f"({self._settings.slots_per_backend} slots per service)."
+                )
+            log_line(f"[AppRunner] Starting {count} instance(s) of the new version beside the current one(s).")
+            await self._start_set(service, revision, free[:count], log_line)
+            log_line("[AppRunner] Traffic goes to the new version. Draining the previous instances.")
+            await asyncio.gather(*(self._retire(service, record, drain=True) for record in old))
+            log_line("[AppRunner] The previous instances finished their requests and stopped.")
+
+    async def _start_set(self, service: Service, revision: Revision, slots: list[int], log_line: DeploymentLog) -> None:
+        """Start one instance per slot; all healthy and routed, or none left behind."""
         check = _health_check(service)
         port_text = f"[Port: '{revision.port}']"
         log_line(f"[AppRunner] Performing health check on protocol `{check.protocol}` {port_text}.")
         results = await asyncio.gather(
-            *(self._start_one(service, revision, slot, check, log_line) for slot in range(1, count + 1)),
+            *(self._start_one(service, revision, slot, check, log_line) for slot in slots),
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            await self.stop_service(service)
+            for record in self._records(service):
+                if record.slot in slots:
+                    await self._retire(service, record)
             raise failures[0]
         log_line(f"[AppRunner] Health check on protocol `{check.protocol}` {port_text} is successful.")
+
+    def _wanted(self, service: Service) -> int:
+        # Half the slots at most: a deployment runs the new instances beside the old ones.
+        return max(1, min(self._scaling(service).min_size, self._settings.slots_per_backend // 2))
 
     async def _start_one(
         self, service: Service, revision: Revision, slot: int, check: HealthCheck, log_line: DeploymentLog
@@ -169,31 +206,114 @@ class Fleet:
 
         monitor = HealthMonitor(instance.host, instance.port, check, on_change)
         self._cancel_monitor(record.instance_id)
-        self._monitors[record.instance_id] = asyncio.ensure_future(monitor.run())
+        self._monitors[record.instance_id] = asyncio.ensure_future(self._supervise(service, record, monitor))
+
+    async def _supervise(self, service: Service, record: InstanceRecord, monitor: HealthMonitor) -> None:
+        """Watch one routed instance: it is replaced when it exits or fails UnhealthyThreshold checks in a row."""
+        checks = asyncio.ensure_future(monitor.run())
+        try:
+            while True:
+                await asyncio.sleep(EXIT_POLL)
+                state = await self._state(record.instance_id)
+                if not state.running:
+                    self._heal(service.arn, record.instance_id, _ended(state))
+                    return
+                if not monitor.healthy:
+                    self._heal(service.arn, record.instance_id, "it failed its health check")
+                    return
+        finally:
+            checks.cancel()
+
+    def _heal(self, service_arn: str, instance_id: str, why: str) -> None:
+        task = asyncio.ensure_future(self._replace(service_arn, instance_id, why))
+        self._healing.add(task)
+        task.add_done_callback(self._healing.discard)
+
+    async def _replace(self, service_arn: str, instance_id: str, why: str) -> None:
+        """Self-healing: retire the instance, start another of the same revision; crash loops back off."""
+        with self._store.read() as uow:
+            service = uow.repo(Service).get(service_arn)
+            record = uow.repo(InstanceRecord).get(instance_id) if instance_id else None
+        if service is None or service.revision is None or service.status != RUNNING:
+            return  # an operation owns the service now (deploying, pausing, deleting): it decides
+        if instance_id and record is None:
+            return  # already retired
+        count, last = self._failures.get(service_arn, (0, 0.0))
+        now = self._clock.now()
+        count = 1 if now - last > STABLE_AFTER else count + 1
+        self._failures[service_arn] = (count, now)
+        delay = min(MAX_BACKOFF, 2.0 ** (count - 1)) if count > 1 else 0.0
+        self._notify(
+            service,
+            f"Instance {instance_id} stopped serving: {why}. Replacing it"
+            + (f" in {delay:.0f} s (attempt {count}: backing off from a crash loop)." if delay else "."),
+        )
+        if record is not None:
+            async with self._lock(service):
+                await self._retire(service, record)
+        await asyncio.sleep(delay)
+        async with self._lock(service):
+            with self._store.read() as uow:
+                current = uow.repo(Service).get(service_arn)
+            if current is None or current.status != RUNNING or current.revision is None:
+                return
+            taken = {r.slot for r in self._records(current)}
+            slot = next(s for s in range(1, self._settings.slots_per_backend + 1) if s not in taken)
+            try:
+                await self._start_one(current, current.revision, slot, _health_check(current), _discard)
+            except DeploymentFailed as failure:
+                for stale in self._records(current):
+                    if stale.slot == slot:
+                        await self._retire(current, stale)
+                self._notify(current, f"The replacement instance did not start: {failure.message}")
+                self._heal(service_arn, "", "its replacement did not start")
+                return
+        self._notify(current, "A replacement instance is healthy and serving.")
 
     # -- stopping ----------------------------------------------------------------------------------
 
     async def stop_service(self, service: Service) -> None:
-        """Take every instance of the service out of the data plane, then stop it and forget it."""
-        for record in self._records(service):
-            await self._retire(service, record)
+        """Drain every instance of the service (in-flight requests finish), then stop it and forget it."""
+        async with self._lock(service):
+            await self._stop_all(service, drain=True)
 
     async def remove_service(self, service: Service) -> None:
-        await self.stop_service(service)
-        await self._router.remove_host(self.host(service))
+        async with self._lock(service):
+            await self._stop_all(service, drain=True)
+            await self._router.remove_host(self.host(service))
+        self._locks.pop(service.arn, None)
 
-    async def _retire(self, service: Service, record: InstanceRecord) -> None:
+    async def _stop_all(self, service: Service, *, drain: bool = False) -> None:
+        await asyncio.gather(*(self._retire(service, r, drain=drain) for r in self._records(service)))
+
+    async def _retire(self, service: Service, record: InstanceRecord, *, drain: bool = False) -> None:
         self._cancel_monitor(record.instance_id)
+        backend = pool_backend(service.pool)
         with contextlib.suppress(Exception):  # the slot may never have been enabled
-            await self._router.disable_slot(pool_backend(service.pool), record.slot)
+            if drain:
+                await self._router.drain_slot(backend, record.slot)
+                await self._drained(backend, record.slot)
+            await self._router.disable_slot(backend, record.slot)
         await self._backend.stop(record.instance_id, grace=self._settings.stop_grace)
         with self._store.write() as uow:
             uow.repo(InstanceRecord).remove(record.instance_id)
+
+    async def _drained(self, backend: str, slot: int) -> None:
+        """Wait (at most stop_grace) until the slot has no request in progress or queued."""
+        deadline = self._clock.now() + self._settings.stop_grace
+        while self._clock.now() < deadline:
+            states = {state.slot: state for state in await self._router.slot_states(backend)}
+            state = states.get(slot)
+            if state is None or (state.stats.scur == 0 and state.stats.qcur == 0):
+                return
+            await asyncio.sleep(DRAIN_POLL)
 
     async def close(self) -> None:
         """Runyard stops: stop monitoring and every instance; the records stay, so restore() restarts them."""
         for instance_id in list(self._monitors):
             self._cancel_monitor(instance_id)
+        for task in list(self._healing):
+            task.cancel()
         with self._store.read() as uow:
             records = uow.repo(InstanceRecord).find(account=self._settings.account)
         await asyncio.gather(
@@ -205,6 +325,10 @@ class Fleet:
 
     async def restore(self, service: Service, revision: Revision) -> None:
         """Re-adopt the service's instances that still run; replace the others (same slot, same revision)."""
+        async with self._lock(service):
+            await self._restore(service, revision)
+
+    async def _restore(self, service: Service, revision: Revision) -> None:
         await self._router.set_host(self.host(service), pool_backend(service.pool))
         running = {instance.instance_id: instance for instance in await self._backend.instances()}
         check = _health_check(service)
@@ -216,7 +340,7 @@ class Fleet:
                 continue
             await self._retire(service, record)
             await self._start_one(service, revision, record.slot, check, _discard)
-        wanted = max(1, min(self._scaling(service).min_size, self._settings.slots_per_backend))
+        wanted = self._wanted(service)
         taken = {r.slot for r in self._records(service)}
         for slot in [s for s in range(1, self._settings.slots_per_backend + 1) if s not in taken][
             : max(0, wanted - len(taken))
@@ -224,6 +348,9 @@ class Fleet:
             await self._start_one(service, revision, slot, check, _discard)
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _lock(self, service: Service) -> asyncio.Lock:
+        return self._locks.setdefault(service.arn, asyncio.Lock())
 
     def _records(self, service: Service) -> list[InstanceRecord]:
         with self._store.read() as uow:
@@ -251,6 +378,16 @@ class Fleet:
         task = self._monitors.pop(instance_id, None)
         if task is not None:
             task.cancel()
+
+
+def _ended(state: InstanceState) -> str:
+    if state.oom_killed:
+        return "it ran out of memory"
+    if state.signal is not None:
+        return f"it was killed by signal {state.signal}"
+    if state.exit_code is not None:
+        return f"it exited with code {state.exit_code}"
+    return "it exited"
 
 
 def _discard(_: str) -> None:

@@ -116,6 +116,9 @@ class LocalWorkloads:
     async def start(self, service: Service, revision: Revision, log: DeploymentLog) -> None:
         await self._fleet.deploy(service, revision, log)
 
+    async def roll(self, service: Service, revision: Revision, log: DeploymentLog) -> None:
+        await self._fleet.roll(service, revision, log)
+
     async def stop(self, service: Service) -> None:
         await self._fleet.stop_service(service)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,16 @@ from runyard.clock import FakeClock
 from runyard.config import Quotas
 from runyard.control.context import Deps, Scope
 from runyard.control.model.operation import OPERATION_TRANSITIONS, Operation
-from runyard.control.model.service import SERVICE_TRANSITIONS, CodeSource, Revision, Service, ServiceSpec, SourceSpec
+from runyard.control.model.service import (
+    SERVICE_TRANSITIONS,
+    CodeSource,
+    ImageSource,
+    Revision,
+    Service,
+    ServiceSpec,
+    ServiceUpdate,
+    SourceSpec,
+)
 from runyard.control.plane import ControlPlane
 from runyard.control.ports import DeploymentLog
 from runyard.errors import DeploymentFailed, InvalidInput, InvalidState, NotFound
@@ -44,6 +53,7 @@ class FakeWorkloads:
     fail_build: str | None = None
     refuse_source: str | None = None
     build_gate: asyncio.Event | None = None  # when set, build waits for it (an operation caught mid-way)
+    fail_roll: str | None = None
 
     def check_source(self, spec: ServiceSpec) -> None:
         if self.refuse_source:
@@ -60,6 +70,11 @@ class FakeWorkloads:
 
     async def start(self, service: Service, revision: Revision, log: DeploymentLog) -> None:
         self.calls.append(f"start {service.name} {revision.artifact_id[:4]}")
+
+    async def roll(self, service: Service, revision: Revision, log: DeploymentLog) -> None:
+        self.calls.append(f"roll {service.name} {revision.artifact_id[:4]}")
+        if self.fail_roll:
+            raise DeploymentFailed(self.fail_roll)
 
     async def stop(self, service: Service) -> None:
         self.calls.append(f"stop {service.name}")
@@ -93,18 +108,36 @@ class FakeLogs:
 
 
 @dataclass
+class FakeEvents:
+    published: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def publish(self, service: Service, detail_type: str, detail: Mapping[str, str]) -> None:
+        self.published.append((service.name, detail_type, dict(detail)))
+
+    def statuses(self) -> list[str]:
+        return [d.get("Status") or f"{d['PreviousStatus']}->{d['CurrentStatus']}" for _, _, d in self.published]
+
+
+@dataclass
 class World:
     database: Database
     clock: FakeClock
     workloads: FakeWorkloads
     logs: FakeLogs
+    events: FakeEvents = field(default_factory=FakeEvents)
 
     def plane(self) -> ControlPlane:
         deps = Deps(
             store=self.database, clock=self.clock, ids=SequentialIds(), quotas=Quotas(), domain_suffix="localhost"
         )
         return ControlPlane(
-            deps, workloads=self.workloads, logs=self.logs, account=SCOPE.account, pool_size=4, deleted_retention=60
+            deps,
+            workloads=self.workloads,
+            logs=self.logs,
+            events=self.events,
+            account=SCOPE.account,
+            pool_size=4,
+            deleted_retention=60,
         )
 
 
@@ -159,7 +192,11 @@ def test_create_stores_the_service_and_its_operation_then_runs_it(world: World) 
 
     run(world, scenario)
     assert world.workloads.calls == ["build web", "start web aaaa", "close"]
-    assert world.logs.events("web") == ["Service creation started.", "Service status is set to RUNNING."]
+    assert world.events.statuses() == [
+        "CreateServiceStarted",
+        "CreateServiceCompletedSuccessfully",
+        "OPERATION_IN_PROGRESS->RUNNING",
+    ]
     deployment = [text for _, stream, text in world.logs.lines if stream.startswith("deployment/")]
     assert deployment[0].startswith("[AppRunner] Deployment with ID : ") and "[Build] building" in deployment
 
@@ -176,7 +213,9 @@ def test_a_failed_build_leaves_create_failed_with_the_reason(world: World) -> No
 
     run(world, scenario)
     assert world.workloads.calls == ["build broken", "stop broken", "close"]
-    assert f"Create service failed: {world.workloads.fail_build}" in world.logs.events("broken")
+    assert f"Service creation failed: {world.workloads.fail_build}" in world.logs.events("broken")
+    assert world.events.statuses()[-2:] == ["CreateServiceFailed", "OPERATION_IN_PROGRESS->CREATE_FAILED"]
+    assert world.events.published[-1][2]["Severity"] == "ERROR"
 
 
 def test_a_refused_source_stores_nothing(world: World) -> None:
@@ -263,3 +302,78 @@ def test_the_transition_tables() -> None:
     assert (moved.started_at, moved.ended_at, moved.updated_at) == (2.0, 3.0, 3.0)
     with pytest.raises(InvalidState):
         moved.moved("FAILED", 4.0)
+
+
+def test_deployments_updates_pause_and_resume(world: World) -> None:
+    async def scenario(plane: ControlPlane) -> None:
+        service, _ = plane.services.create(SCOPE, name="web", spec=SPEC, tags=[])
+        await settled(plane, service.arn)
+
+        plane.services.start_deployment(SCOPE, service.arn)
+        with pytest.raises(InvalidState, match="operation in progress"):
+            plane.services.pause(SCOPE, service.arn)
+        assert (await settled(plane, service.arn)).status == "RUNNING"
+
+        # A configuration-only change runs the deployed build with the new settings: no build.
+        code = SPEC.source.code
+        assert code is not None
+        new_source = replace(SPEC.source, code=replace(code, env=(("NAME", "New"),)))
+        answered, _ = plane.services.update(SCOPE, service.arn, ServiceUpdate(source=new_source))
+        assert answered.spec.source.code is not None and answered.spec.source.code.env == (("NAME", "New"),)
+        done = await settled(plane, service.arn)
+        assert done.revision is not None and done.revision.env == (("NAME", "New"),)
+
+        # A failed deployment rolls back: the old version kept serving, the service is RUNNING again.
+        world.workloads.fail_roll = "Health check failed"
+        plane.services.start_deployment(SCOPE, service.arn)
+        assert (await settled(plane, service.arn)).status == "RUNNING"
+        world.workloads.fail_roll = None
+
+        _, _ = plane.services.pause(SCOPE, service.arn)
+        assert (await settled(plane, service.arn)).status == "PAUSED"
+        for refused in (plane.services.start_deployment, plane.services.pause):
+            with pytest.raises(InvalidState, match="paused"):
+                refused(SCOPE, service.arn)
+        with pytest.raises(InvalidState, match="paused"):
+            plane.services.update(SCOPE, service.arn, ServiceUpdate(source=new_source))
+        plane.services.resume(SCOPE, service.arn)
+        assert (await settled(plane, service.arn)).status == "RUNNING"
+        with pytest.raises(InvalidState, match="needs it to be PAUSED"):
+            plane.services.resume(SCOPE, service.arn)
+        assert operations(plane, service.arn) == [
+            ("RESUME_SERVICE", "SUCCEEDED"),
+            ("PAUSE_SERVICE", "SUCCEEDED"),
+            ("START_DEPLOYMENT", "ROLLBACK_SUCCEEDED"),
+            ("UPDATE_SERVICE", "SUCCEEDED"),
+            ("START_DEPLOYMENT", "SUCCEEDED"),
+            ("CREATE_SERVICE", "SUCCEEDED"),
+        ]
+
+    run(world, scenario)
+    assert world.workloads.calls == [
+        "build web",
+        "start web aaaa",
+        "build web",
+        "roll web aaaa",
+        "roll web aaaa",
+        "build web",
+        "roll web aaaa",
+        "stop web",
+        "start web aaaa",
+        "close",
+    ]
+    assert "DeploymentFailed" in world.events.statuses()
+    assert "UpdateServiceCompletedSuccessfully" in world.events.statuses()
+    assert "RUNNING->OPERATION_IN_PROGRESS" in world.events.statuses()
+
+
+def test_update_refuses_a_change_of_source_type(world: World) -> None:
+    async def scenario(plane: ControlPlane) -> None:
+        service, _ = plane.services.create(SCOPE, name="web", spec=SPEC, tags=[])
+        await settled(plane, service.arn)
+        image = SourceSpec(code=None, image=ImageSource(identifier="nginx:latest", repository_type="ECR_PUBLIC"))
+        with pytest.raises(InvalidInput, match="source type"):
+            plane.services.update(SCOPE, service.arn, ServiceUpdate(source=image))
+        assert operations(plane, service.arn) == [("CREATE_SERVICE", "SUCCEEDED")]
+
+    run(world, scenario)

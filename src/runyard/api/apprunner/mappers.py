@@ -16,6 +16,7 @@ from runyard.control.model.service import (
     ObservabilitySpec,
     Service,
     ServiceSpec,
+    ServiceUpdate,
     SourceSpec,
     cpu_units,
     memory_mb,
@@ -344,5 +345,26 @@ def service_spec(request: Wire) -> ServiceSpec:
         if observability
         else None,
         kms_key=encryption["KmsKey"] if encryption else None,
+        auto_scaling_configuration_arn=request.get("AutoScalingConfigurationArn"),
+    )
+
+
+def service_update(request: Wire) -> ServiceUpdate:
+    """UpdateService: only the parts the request names; the rest of the configuration stays."""
+    source = request.get("SourceConfiguration")
+    observability = request.get("ObservabilityConfiguration")
+    return ServiceUpdate(
+        source=source_spec(source) if source else None,
+        instance=instance_spec(request["InstanceConfiguration"]) if "InstanceConfiguration" in request else None,
+        health_check=(
+            health_check_spec(request["HealthCheckConfiguration"]) if "HealthCheckConfiguration" in request else None
+        ),
+        network=network_spec(request["NetworkConfiguration"]) if "NetworkConfiguration" in request else None,
+        observability=ObservabilitySpec(
+            enabled=observability["ObservabilityEnabled"],
+            configuration_arn=observability.get("ObservabilityConfigurationArn"),
+        )
+        if observability
+        else None,
         auto_scaling_configuration_arn=request.get("AutoScalingConfigurationArn"),
     )

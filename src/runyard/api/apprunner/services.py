@@ -59,13 +59,26 @@ class ServiceOperations(ProviderBase):
         autoscaling = self.control.autoscaling.describe(scope, service.auto_scaling_configuration_arn)
         return mappers.service(service, self.service_url(service.url_label, service.region), autoscaling)
 
+    def start_deployment(self, ctx: RequestContext, request: Wire) -> Wire:
+        return {"OperationId": self.control.services.start_deployment(ctx.scope, request["ServiceArn"])}
+
+    def pause_service(self, ctx: RequestContext, request: Wire) -> Wire:
+        service, operation_id = self.control.services.pause(ctx.scope, request["ServiceArn"])
+        return {"Service": self._service(ctx.scope, service), "OperationId": operation_id}
+
+    def resume_service(self, ctx: RequestContext, request: Wire) -> Wire:
+        service, operation_id = self.control.services.resume(ctx.scope, request["ServiceArn"])
+        return {"Service": self._service(ctx.scope, service), "OperationId": operation_id}
+
+    def update_service(self, ctx: RequestContext, request: Wire) -> Wire:
+        service, operation_id = self.control.services.update(
+            ctx.scope, request["ServiceArn"], mappers.service_update(request)
+        )
+        return {"Service": self._service(ctx.scope, service), "OperationId": operation_id}
+
     def _not_yet(self, ctx: RequestContext, request: Wire) -> Wire:
         self.control.services.not_yet(ctx.scope, request["ServiceArn"], ctx.operation)
 
-    update_service = _not_yet
-    pause_service = _not_yet
-    resume_service = _not_yet
-    start_deployment = _not_yet
     associate_custom_domain = _not_yet
     disassociate_custom_domain = _not_yet
     describe_custom_domains = _not_yet

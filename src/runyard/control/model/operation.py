@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from runyard.control.model.service import ServiceSpec
 from runyard.control.model.transitions import TransitionTable
 
 CREATE_SERVICE = "CREATE_SERVICE"
@@ -49,6 +50,7 @@ class Operation:
     updated_at: float | None = None
     ended_at: float | None = None
     reason: str | None = None  # why it failed, for the events stream and the deployment log
+    spec: ServiceSpec | None = None  # UPDATE_SERVICE: the configuration it applies once it succeeds
 
     @property
     def key(self) -> str:
@@ -73,3 +75,35 @@ class Operation:
             ended_at=now if status in FINISHED else None,
             reason=reason if reason is not None else self.reason,
         )
+
+
+# The "Service Operation Status Change" event of each operation type (developer guide, EventBridge reference).
+EVENT_PREFIX = {
+    CREATE_SERVICE: "CreateService",
+    DELETE_SERVICE: "DeleteService",
+    UPDATE_SERVICE: "UpdateService",
+    START_DEPLOYMENT: "Deployment",
+    PAUSE_SERVICE: "PauseService",
+    RESUME_SERVICE: "ResumeService",
+}
+EVENT_MESSAGES = {
+    "CreateServiceStarted": "Service creation started.",
+    "CreateServiceCompletedSuccessfully": "Service creation completed successfully.",
+    "CreateServiceFailed": "Service creation failed. For details, see service logs.",
+    "DeleteServiceStarted": "Service deletion started.",
+    "DeleteServiceCompletedSuccessfully": "Service deletion completed successfully.",
+    "DeleteServiceFailed": "Service deletion failed.",
+    "UpdateServiceStarted": "Service update started.",
+    "UpdateServiceCompletedSuccessfully": "Service update completed successfully. New configuration is deployed.",
+    "UpdateServiceFailed": "Service update failed. For details, see service logs.",
+    "DeploymentStarted": "Deployment started.",
+    "DeploymentCompletedSuccessfully": "Deployment completed successfully.",
+    "DeploymentFailed": "Deployment failed. For details, see service logs.",
+    "PauseServiceStarted": "Service pause started.",
+    "PauseServiceCompletedSuccessfully": "Service pause completed successfully.",
+    "PauseServiceFailed": "Service pause failed.",
+    "ResumeServiceStarted": "Service resume started.",
+    "ResumeServiceCompletedSuccessfully": "Service resume completed successfully.",
+    "ResumeServiceFailed": "Service resume failed.",
+}
+NEW_APPLICATION = "Service update completed successfully. New application and configuration is deployed."

@@ -5,7 +5,7 @@ Status changes follow SERVICE_TRANSITIONS; each change is made by the operation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from runyard.control.model.transitions import TransitionTable
@@ -198,3 +198,74 @@ def cpu_units(text: str) -> int:
 def memory_mb(text: str) -> int:
     """ "2 GB" or "2048" -> 2048."""
     return _MEMORY_MB[text] if text in _MEMORY_MB else int(text)
+
+
+# -- UpdateService ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceUpdate:
+    """The parts of a configuration an UpdateService names; None keeps the current part."""
+
+    source: SourceSpec | None = None
+    instance: InstanceSpec | None = None
+    health_check: HealthCheckSpec | None = None
+    network: NetworkSpec | None = None
+    observability: ObservabilitySpec | None = None
+    auto_scaling_configuration_arn: str | None = None
+
+    def applied_to(self, spec: ServiceSpec) -> ServiceSpec:
+        return replace(
+            spec,
+            source=_merged_source(spec.source, self.source) if self.source else spec.source,
+            instance=self.instance or spec.instance,
+            health_check=self.health_check or spec.health_check,
+            network=self.network or spec.network,
+            observability=self.observability or spec.observability,
+            auto_scaling_configuration_arn=self.auto_scaling_configuration_arn or spec.auto_scaling_configuration_arn,
+        )
+
+
+def _merged_source(current: SourceSpec, new: SourceSpec) -> SourceSpec:
+    code = new.code
+    if code is not None and code.configuration_source is None and current.code is not None:
+        # UpdateService may leave CodeConfiguration out: the current one stays.
+        old = current.code
+        code = replace(
+            code,
+            configuration_source=old.configuration_source,
+            runtime=old.runtime,
+            build_command=old.build_command,
+            start_command=old.start_command,
+            port=old.port,
+            env=old.env,
+            secrets=old.secrets,
+        )
+    auto = new.auto_deployments if new.auto_deployments is not None else current.auto_deployments
+    return replace(new, code=code, auto_deployments=auto)
+
+
+def needs_build(current: ServiceSpec, new: ServiceSpec) -> bool:
+    """Whether a new configuration changes what is built (else the deployed artifact runs with new settings)."""
+    old, code = current.source.code, new.source.code
+    if old is None or code is None:
+        return old is not code
+    built = ("repository_url", "branch", "configuration_source", "runtime", "build_command")
+    if any(getattr(old, name) != getattr(code, name) for name in built):
+        return True
+    # DescribeService shows an unset SourceDirectory as "/", and clients send back what they read.
+    return (old.source_directory or "/").strip("/") != (code.source_directory or "/").strip("/")
+
+
+def rerun(revision: Revision, spec: ServiceSpec) -> Revision:
+    """The deployed build with the run settings of `spec` (API configuration); a file's settings are the build's."""
+    code = spec.source.code
+    if code is None or code.configuration_source != "API":
+        return revision
+    return replace(revision, command=code.start_command or revision.command, env=code.env)
+
+
+def updated(service: Service, spec: ServiceSpec) -> Service:
+    """The service as it is once `spec` is deployed."""
+    arn = spec.auto_scaling_configuration_arn or service.auto_scaling_configuration_arn
+    return replace(service, spec=spec, auto_scaling_configuration_arn=arn)

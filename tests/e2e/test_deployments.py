@@ -1,0 +1,259 @@
+"""Deployments, updates, pause/resume, rollback and self-healing, under constant load through HAProxy.
+
+The load is bounded: a few client threads on loopback for the length of each test, counting every answer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import RunyardProcess, get_via_dataplane, git_repo, wait_for_status
+
+# No dependencies: the build is a virtualenv and nothing else, so a deployment takes about a second.
+APP = """\
+import os
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = open("version.txt").read().strip()
+if VERSION == "broken":
+    sys.exit("this version cannot start")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"{VERSION} {os.environ.get('NAME', '-')} {os.getpid()}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+@dataclass
+class Load:
+    """Client threads sending GETs through the data plane until stopped; every answer is counted."""
+
+    server: RunyardProcess
+    host: str
+    threads: int = 3
+    answers: Counter[str] = field(default_factory=Counter)  # version -> count
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Load:
+        for _ in range(self.threads):
+            worker = threading.Thread(target=self._run, daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=30)
+
+    def _run(self) -> None:
+        url = f"http://127.0.0.1:{self.server.http_port}/"
+        with httpx.Client(headers={"Host": self.host}, timeout=10) as client:
+            while not self._stop.is_set():
+                try:
+                    answer = client.get(url)
+                    outcome = answer.text.split()[0] if answer.status_code == 200 else f"HTTP {answer.status_code}"
+                except httpx.HTTPError as error:
+                    outcome = f"{type(error).__name__}: {error}"
+                with self._lock:
+                    if outcome.startswith(("HTTP ", "Connect", "Read", "Remote", "Write", "Pool")):
+                        self.failures.append(outcome)
+                    else:
+                        self.answers[outcome] += 1
+                time.sleep(0.005)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.answers.values())
+
+
+def app_repo(path: Path, version: str) -> Path:
+    return git_repo(path, {"server.py": APP, "version.txt": version + "\n"}, message=version)
+
+
+def create(server: RunyardProcess, client: Any, name: str, repository: Path, **extra: Any) -> dict[str, Any]:
+    values = {"Runtime": "PYTHON_3", "StartCommand": "python server.py", "RuntimeEnvironmentVariables": {"NAME": "a"}}
+    request = {
+        "ServiceName": name,
+        "SourceConfiguration": {
+            "CodeRepository": {
+                "RepositoryUrl": f"file://{repository}",
+                "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
+                "CodeConfiguration": {"ConfigurationSource": "API", "CodeConfigurationValues": values},
+            },
+            "AutoDeploymentsEnabled": False,
+        },
+        **extra,
+    }
+    service = wait_for_status(client, client.create_service(**request)["Service"]["ServiceArn"])
+    assert service["Status"] == "RUNNING"
+    return service
+
+
+def served(server: RunyardProcess, service: dict[str, Any]) -> list[str]:
+    """version, NAME and pid of the instance that answers."""
+    answer = get_via_dataplane(server, service["ServiceUrl"])
+    assert answer.status_code == 200, answer.text
+    return answer.text.split()
+
+
+def last_operation(client: Any, arn: str) -> dict[str, Any]:
+    return dict(client.list_operations(ServiceArn=arn)["OperationSummaryList"][0])
+
+
+def host(service: dict[str, Any]) -> str:
+    return str(service["ServiceUrl"]).split(":")[0]
+
+
+def test_five_deployments_under_load_drop_no_request(server: RunyardProcess, region: str, tmp_path: Path) -> None:
+    client = server.client("apprunner", region)
+    repository = app_repo(tmp_path / "app", "v0")
+    service = create(server, client, "rolling", repository)
+    arn = service["ServiceArn"]
+
+    with Load(server, host(service)) as load:
+        for n in range(1, 6):
+            app_repo(repository, f"v{n}")
+            operation_id = client.start_deployment(ServiceArn=arn)["OperationId"]
+            assert wait_for_status(client, arn)["Status"] == "RUNNING"
+            assert last_operation(client, arn) == {**last_operation(client, arn), "Id": operation_id}
+            assert last_operation(client, arn)["Status"] == "SUCCEEDED"
+            assert served(server, service)[0] == f"v{n}"
+        time.sleep(0.3)
+    assert load.failures == []
+    assert load.total() > 50 and {"v1", "v5"} <= set(load.answers)
+
+
+def test_a_broken_commit_rolls_back_while_the_old_version_answers(
+    server: RunyardProcess, region: str, tmp_path: Path
+) -> None:
+    client = server.client("apprunner", region)
+    repository = app_repo(tmp_path / "app", "good")
+    service = create(server, client, "rollback", repository)
+    arn = service["ServiceArn"]
+
+    app_repo(repository, "broken")
+    with Load(server, host(service)) as load:
+        operation_id = client.start_deployment(ServiceArn=arn)["OperationId"]
+        assert wait_for_status(client, arn)["Status"] == "RUNNING"
+    assert load.failures == []
+    assert set(load.answers) == {"good"}
+    operation = last_operation(client, arn)
+    assert (operation["Id"], operation["Status"]) == (operation_id, "ROLLBACK_SUCCEEDED")
+    assert served(server, service)[0] == "good"
+
+
+def test_pause_answers_paused_and_resume_brings_back_the_same_version(
+    server: RunyardProcess, region: str, tmp_path: Path
+) -> None:
+    client = server.client("apprunner", region)
+    repository = app_repo(tmp_path / "app", "before-pause")
+    service = create(server, client, "pausable", repository)
+    arn = service["ServiceArn"]
+
+    paused = client.pause_service(ServiceArn=arn)
+    assert paused["Service"]["Status"] == "OPERATION_IN_PROGRESS"
+    assert wait_for_status(client, arn)["Status"] == "PAUSED"
+    answer = get_via_dataplane(server, service["ServiceUrl"], headers={"Accept": "text/html"})
+    assert answer.status_code == 503 and "paused" in answer.text
+    # The spec's list: a paused service refuses deployments and updates, allows reads, tags and deletion.
+    # StartDeployment models no InvalidStateException: the refusal comes as InvalidRequestException.
+    with pytest.raises(client.exceptions.InvalidRequestException, match="paused"):
+        client.start_deployment(ServiceArn=arn)
+    with pytest.raises(client.exceptions.InvalidStateException):
+        client.update_service(ServiceArn=arn, InstanceConfiguration={"Cpu": "2 vCPU", "Memory": "4 GB"})
+    client.tag_resource(ResourceArn=arn, Tags=[{"Key": "state", "Value": "paused"}])
+
+    app_repo(repository, "newer-commit")  # resume must not pick it up
+    client.resume_service(ServiceArn=arn)
+    resumed = wait_for_status(client, arn)
+    assert resumed["Status"] == "RUNNING" and resumed["ServiceUrl"] == service["ServiceUrl"]
+    assert served(server, service)[0] == "before-pause"
+    types = [(op["Type"], op["Status"]) for op in client.list_operations(ServiceArn=arn)["OperationSummaryList"]]
+    assert types[:2] == [("RESUME_SERVICE", "SUCCEEDED"), ("PAUSE_SERVICE", "SUCCEEDED")]
+
+
+def test_update_service_configuration_only_redeploys_without_a_build(
+    server: RunyardProcess, region: str, tmp_path: Path
+) -> None:
+    client = server.client("apprunner", region)
+    repository = app_repo(tmp_path / "app", "v1")
+    service = create(server, client, "updatable", repository)
+    arn = service["ServiceArn"]
+    app_repo(repository, "v2")  # a configuration change must not deploy newer commits either
+
+    code = dict(service["SourceConfiguration"]["CodeRepository"])
+    code["CodeConfiguration"]["CodeConfigurationValues"]["RuntimeEnvironmentVariables"] = {"NAME": "changed"}
+    with Load(server, host(service)) as load:
+        answer = client.update_service(
+            ServiceArn=arn,
+            SourceConfiguration={"CodeRepository": code},
+            HealthCheckConfiguration={"Protocol": "HTTP", "Path": "/", "Interval": 5},
+        )
+        values = answer["Service"]["SourceConfiguration"]["CodeRepository"]["CodeConfiguration"]
+        assert values["CodeConfigurationValues"]["RuntimeEnvironmentVariables"] == {"NAME": "changed"}
+        assert answer["Service"]["HealthCheckConfiguration"]["Protocol"] == "HTTP"
+        updated = wait_for_status(client, arn)
+    assert load.failures == []
+    assert updated["Status"] == "RUNNING"
+    assert updated["HealthCheckConfiguration"]["Protocol"] == "HTTP"
+    assert served(server, service)[:2] == ["v1", "changed"]
+    assert last_operation(client, arn)["Type"] == "UPDATE_SERVICE"
+    with pytest.raises(client.exceptions.InvalidRequestException) as raised:
+        client.update_service(
+            ServiceArn=arn,
+            SourceConfiguration={
+                "ImageRepository": {
+                    "ImageIdentifier": "public.ecr.aws/nginx/nginx:latest",
+                    "ImageRepositoryType": "ECR_PUBLIC",
+                },
+                "AutoDeploymentsEnabled": False,
+            },
+        )
+    assert "source type" in raised.value.response["Error"]["Message"]
+
+
+def test_a_killed_instance_is_replaced(server: RunyardProcess, region: str, tmp_path: Path) -> None:
+    client = server.client("apprunner", region)
+    service = create(server, client, "healing", app_repo(tmp_path / "app", "v1"))
+    pid = int(served(server, service)[2])
+
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        answer = get_via_dataplane(server, service["ServiceUrl"])
+        if answer.status_code == 200 and int(answer.text.split()[2]) != pid:
+            break
+        assert time.monotonic() < deadline, "the instance was not replaced"
+        time.sleep(0.1)
+    assert client.describe_service(ServiceArn=service["ServiceArn"])["Service"]["Status"] == "RUNNING"
+    events = (server.data_dir / "logs").rglob("events.jsonl")
+    text = "".join(path.read_text() for path in events if f"/{service['ServiceId']}/" in str(path))
+    assert "it was killed by signal 9" in text and "Replacing it" in text
