@@ -257,3 +257,58 @@ def test_a_killed_instance_is_replaced(server: RunyardProcess, region: str, tmp_
     events = (server.data_dir / "logs").rglob("events.jsonl")
     text = "".join(path.read_text() for path in events if f"/{service['ServiceId']}/" in str(path))
     assert "it was killed by signal 9" in text and "Replacing it" in text
+
+
+def test_a_crash_loop_backs_off_and_is_reported(server: RunyardProcess, region: str, tmp_path: Path) -> None:
+    client = server.client("apprunner", region)
+    # Serves for a moment, then exits: every replacement fails the same way.
+    flaky = APP.replace(
+        "ThreadingHTTPServer(",
+        "import threading\nthreading.Timer(1.0, lambda: os._exit(3)).start()\nThreadingHTTPServer(",
+    )
+    repository = git_repo(tmp_path / "app", {"server.py": flaky, "version.txt": "flaky\n"})
+    service = create(server, client, "crashloop", repository)
+    events = server.data_dir / "logs" / "aws" / "apprunner" / "crashloop" / service["ServiceId"] / "service"
+    deadline = time.monotonic() + 30
+    while "backing off from a crash loop" not in (text := (events / "events.jsonl").read_text()):
+        assert time.monotonic() < deadline, text[-2000:]
+        time.sleep(0.2)
+    assert "it exited with code 3" in text
+    # The service itself stays RUNNING: App Runner keeps replacing instances.
+    assert client.describe_service(ServiceArn=service["ServiceArn"])["Service"]["Status"] == "RUNNING"
+    client.delete_service(ServiceArn=service["ServiceArn"])
+    assert wait_for_status(client, service["ServiceArn"])["Status"] == "DELETED"
+
+
+def test_an_operation_interrupted_by_a_crash_of_runyard_finishes_after_restart(
+    fresh_server: RunyardProcess, tmp_path: Path
+) -> None:
+    server = fresh_server.start()
+    client = server.client("apprunner", "us-east-1")
+    repository = app_repo(tmp_path / "app", "v1")
+    request = {
+        "ServiceName": "interrupted",
+        "SourceConfiguration": {
+            "CodeRepository": {
+                "RepositoryUrl": f"file://{repository}",
+                "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
+                "CodeConfiguration": {
+                    "ConfigurationSource": "API",
+                    "CodeConfigurationValues": {
+                        "Runtime": "PYTHON_3",
+                        "BuildCommand": "sleep 2",
+                        "StartCommand": "python server.py",
+                    },
+                },
+            },
+            "AutoDeploymentsEnabled": False,
+        },
+    }
+    arn = client.create_service(**request)["Service"]["ServiceArn"]
+    time.sleep(1.0)  # the build is running
+    server.stop(signal.SIGKILL)
+    server.start()
+    assert wait_for_status(client, arn)["Status"] == "RUNNING"
+    operations = client.list_operations(ServiceArn=arn)["OperationSummaryList"]
+    assert [(op["Type"], op["Status"]) for op in operations] == [("CREATE_SERVICE", "SUCCEEDED")]
+    assert served(server, {"ServiceUrl": client.describe_service(ServiceArn=arn)["Service"]["ServiceUrl"]})[0] == "v1"
