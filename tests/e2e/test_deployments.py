@@ -312,3 +312,61 @@ def test_an_operation_interrupted_by_a_crash_of_runyard_finishes_after_restart(
     operations = client.list_operations(ServiceArn=arn)["OperationSummaryList"]
     assert [(op["Type"], op["Status"]) for op in operations] == [("CREATE_SERVICE", "SUCCEEDED")]
     assert served(server, {"ServiceUrl": client.describe_service(ServiceArn=arn)["Service"]["ServiceUrl"]})[0] == "v1"
+
+
+def test_event_rules_deliver_signed_events_to_a_webhook(server: RunyardProcess, region: str, tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+    import json
+    import subprocess
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[dict[str, Any], bool]] = []
+    secret = "s3cret-for-the-webhook-test-0123456789abcdef"
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            received.append((json.loads(body), hmac.compare_digest(expected, self.headers["X-Runyard-Signature"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "secret").write_text(secret)
+        pattern = {"source": ["aws.apprunner"], "region": [region], "detail": {"Status": [{"prefix": "CreateService"}]}}
+        command = [sys.executable, "-m", "runyard", "events", "add", f"rule-{region}", "--pattern", json.dumps(pattern)]
+        command += ["--url", f"http://127.0.0.1:{receiver.server_port}/hook", "--secret-file", str(tmp_path / "secret")]
+        result = subprocess.run(
+            [*command, "--data-dir", str(server.data_dir)],
+            env=server.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert secret not in result.stdout
+
+        client = server.client("apprunner", region)
+        service = create(server, client, "evented", app_repo(tmp_path / "app", "v1"))
+        deadline = time.monotonic() + 30
+        while len(received) < 2:
+            assert time.monotonic() < deadline, received
+            time.sleep(0.1)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    statuses = [event["detail"]["Status"] for event, _ in received]
+    assert statuses == ["CreateServiceStarted", "CreateServiceCompletedSuccessfully"]
+    assert all(valid for _, valid in received)
+    event = received[1][0]
+    assert event["detail-type"] == "Service Operation Status Change" and event["source"] == "aws.apprunner"
+    assert event["resources"] == [service["ServiceArn"]] and event["region"] == region
+    assert event["detail"]["Message"] == "Service creation completed successfully."

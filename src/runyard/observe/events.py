@@ -184,6 +184,7 @@ class EventBus:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._sending: dict[str, asyncio.Task[None]] = {}  # rule name -> its delivery in flight
+        self._finished: dict[str, int] = {}  # rule name -> sends ended so far
 
     # -- publishing --------------------------------------------------------------------------------------
 
@@ -296,12 +297,15 @@ class EventBus:
 
     async def _dispatch(self) -> float:
         """Start sending each rule's oldest pending delivery if it is due; return how long to sleep."""
+        finished_before = dict(self._finished)
         heads = await asyncio.to_thread(self._heads)
         now = self._clock.now()
         delay = self._poll
         for rule, delivery in heads:
             if rule.name in self._sending:
                 continue  # one at a time per rule, so a rule's receiver sees its events in order
+            if self._finished.get(rule.name) != finished_before.get(rule.name):
+                continue  # a send ended while we read: what we read may be stale (its wake-up reads again)
             if delivery.next_attempt_at > now:
                 delay = min(delay, delivery.next_attempt_at - now)
                 continue
@@ -312,6 +316,7 @@ class EventBus:
 
     def _sent(self, rule_name: str, _task: asyncio.Task[None]) -> None:
         self._sending.pop(rule_name, None)
+        self._finished[rule_name] = self._finished.get(rule_name, 0) + 1
         if self._wakeup is not None:
             self._wakeup.set()
 
