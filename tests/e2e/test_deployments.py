@@ -142,6 +142,11 @@ def test_five_deployments_under_load_drop_no_request(server: RunyardProcess, reg
         for n in range(1, 6):
             app_repo(repository, f"v{n}")
             operation_id = client.start_deployment(ServiceArn=arn)["OperationId"]
+            if n == 1:  # one operation at a time per service
+                with pytest.raises(client.exceptions.InvalidStateException, match="operation in progress"):
+                    client.pause_service(ServiceArn=arn)
+                with pytest.raises(client.exceptions.InvalidStateException, match="operation in progress"):
+                    client.delete_service(ServiceArn=arn)
             assert wait_for_status(client, arn)["Status"] == "RUNNING"
             assert last_operation(client, arn) == {**last_operation(client, arn), "Id": operation_id}
             assert last_operation(client, arn)["Status"] == "SUCCEEDED"
@@ -280,38 +285,43 @@ def test_a_crash_loop_backs_off_and_is_reported(server: RunyardProcess, region: 
     assert wait_for_status(client, service["ServiceArn"])["Status"] == "DELETED"
 
 
-def test_an_operation_interrupted_by_a_crash_of_runyard_finishes_after_restart(
+def test_a_deployment_interrupted_by_a_crash_of_runyard_ends_after_restart(
     fresh_server: RunyardProcess, tmp_path: Path
 ) -> None:
     server = fresh_server.start()
     client = server.client("apprunner", "us-east-1")
-    repository = app_repo(tmp_path / "app", "v1")
+
+    def version(name: str, build: str) -> dict[str, str]:
+        config = f"version: 1.0\nruntime: python3\nbuild:\n  commands:\n    build:\n      - {build}\n"
+        return {
+            "server.py": APP,
+            "version.txt": name + "\n",
+            "apprunner.yaml": config + "run:\n  command: python server.py\n",
+        }
+
+    repository = git_repo(tmp_path / "app", version("v1", "echo quick"))
     request = {
         "ServiceName": "interrupted",
         "SourceConfiguration": {
             "CodeRepository": {
                 "RepositoryUrl": f"file://{repository}",
                 "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
-                "CodeConfiguration": {
-                    "ConfigurationSource": "API",
-                    "CodeConfigurationValues": {
-                        "Runtime": "PYTHON_3",
-                        "BuildCommand": "sleep 2",
-                        "StartCommand": "python server.py",
-                    },
-                },
+                "CodeConfiguration": {"ConfigurationSource": "REPOSITORY"},
             },
             "AutoDeploymentsEnabled": False,
         },
     }
-    arn = client.create_service(**request)["Service"]["ServiceArn"]
-    time.sleep(1.0)  # the build is running
+    service = wait_for_status(client, client.create_service(**request)["Service"]["ServiceArn"])
+    arn = service["ServiceArn"]
+    git_repo(repository, version("v2", "sleep 2"), message="v2")
+    operation_id = client.start_deployment(ServiceArn=arn)["OperationId"]
+    time.sleep(1.0)  # v2's build is running
     server.stop(signal.SIGKILL)
     server.start()
     assert wait_for_status(client, arn)["Status"] == "RUNNING"
-    operations = client.list_operations(ServiceArn=arn)["OperationSummaryList"]
-    assert [(op["Type"], op["Status"]) for op in operations] == [("CREATE_SERVICE", "SUCCEEDED")]
-    assert served(server, {"ServiceUrl": client.describe_service(ServiceArn=arn)["Service"]["ServiceUrl"]})[0] == "v1"
+    newest = last_operation(client, arn)
+    assert (newest["Id"], newest["Status"]) == (operation_id, "SUCCEEDED")
+    assert served(server, service)[0] == "v2"
 
 
 def test_event_rules_deliver_signed_events_to_a_webhook(server: RunyardProcess, region: str, tmp_path: Path) -> None:
