@@ -52,32 +52,20 @@ class Exact:
 
 
 @dataclass(frozen=True, slots=True)
-class Prefix:
+class Affix:
+    """`prefix` (at_end False) or `suffix` (at_end True), optionally ignoring case."""
+
     text: str
+    at_end: bool = False
     ignore_case: bool = False
 
     def test(self, value: Scalar) -> bool:
         if not isinstance(value, str):
             return False
+        text = self.text
         if self.ignore_case:
-            return value.casefold().startswith(self.text.casefold())
-        return value.startswith(self.text)
-
-    def matches(self, values: list[Scalar]) -> bool:
-        return any(self.test(v) for v in values)
-
-
-@dataclass(frozen=True, slots=True)
-class Suffix:
-    text: str
-    ignore_case: bool = False
-
-    def test(self, value: Scalar) -> bool:
-        if not isinstance(value, str):
-            return False
-        if self.ignore_case:
-            return value.casefold().endswith(self.text.casefold())
-        return value.endswith(self.text)
+            value, text = value.casefold(), text.casefold()
+        return value.endswith(text) if self.at_end else value.startswith(text)
 
     def matches(self, values: list[Scalar]) -> bool:
         return any(self.test(v) for v in values)
@@ -99,7 +87,7 @@ class AnythingBut:
     """Any value except the excluded ones; an absent field has no value, so it never matches."""
 
     values: tuple[Scalar, ...] = ()
-    other: Prefix | Suffix | EqualsIgnoreCase | None = None
+    other: Affix | EqualsIgnoreCase | None = None
 
     def excluded(self, value: Scalar) -> bool:
         if self.other is not None:
@@ -144,7 +132,7 @@ def _compare(value: float, op: str, bound: float) -> bool:
     return value >= bound
 
 
-Matcher: TypeAlias = Exact | Prefix | Suffix | EqualsIgnoreCase | AnythingBut | Exists | Numeric
+Matcher: TypeAlias = Exact | Affix | EqualsIgnoreCase | AnythingBut | Exists | Numeric
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +205,7 @@ def _parse_entry(entry: Any, path: str) -> Matcher:
     here = f"{path}.{name}"
     if name in ("prefix", "suffix"):
         text, ignore_case = _affix(argument, here)
-        return Prefix(text, ignore_case) if name == "prefix" else Suffix(text, ignore_case)
+        return Affix(text, at_end=name == "suffix", ignore_case=ignore_case)
     if name == "equals-ignore-case":
         return EqualsIgnoreCase((_string(argument, here),))
     if name == "anything-but":
@@ -260,7 +248,7 @@ def _anything_but(argument: Any, path: str) -> AnythingBut:
                 raise PatternError(f"{_where(here)}: expected a string or a non-empty array of strings")
             return AnythingBut(other=EqualsIgnoreCase(tuple(_string(t, here) for t in texts)))
         text = _string(inner, here)
-        return AnythingBut(other=Prefix(text) if name == "prefix" else Suffix(text))
+        return AnythingBut(other=Affix(text, at_end=name == "suffix"))
     values = argument if isinstance(argument, list) else [argument]
     if not values:
         raise PatternError(f"{_where(path)}: anything-but needs at least one value")

@@ -330,20 +330,22 @@ def network_spec(wire: Wire | None) -> NetworkSpec:
     )
 
 
+def observability_spec(wire: Wire | None) -> ObservabilitySpec | None:
+    if not wire:
+        return None
+    return ObservabilitySpec(
+        enabled=wire["ObservabilityEnabled"], configuration_arn=wire.get("ObservabilityConfigurationArn")
+    )
+
+
 def service_spec(request: Wire) -> ServiceSpec:
-    observability = request.get("ObservabilityConfiguration")
     encryption = request.get("EncryptionConfiguration")
     return ServiceSpec(
         source=source_spec(request["SourceConfiguration"]),
         instance=instance_spec(request.get("InstanceConfiguration")),
         health_check=health_check_spec(request.get("HealthCheckConfiguration")),
         network=network_spec(request.get("NetworkConfiguration")),
-        observability=ObservabilitySpec(
-            enabled=observability["ObservabilityEnabled"],
-            configuration_arn=observability.get("ObservabilityConfigurationArn"),
-        )
-        if observability
-        else None,
+        observability=observability_spec(request.get("ObservabilityConfiguration")),
         kms_key=encryption["KmsKey"] if encryption else None,
         auto_scaling_configuration_arn=request.get("AutoScalingConfigurationArn"),
     )
@@ -352,7 +354,6 @@ def service_spec(request: Wire) -> ServiceSpec:
 def service_update(request: Wire) -> ServiceUpdate:
     """UpdateService: only the parts the request names; the rest of the configuration stays."""
     source = request.get("SourceConfiguration")
-    observability = request.get("ObservabilityConfiguration")
     return ServiceUpdate(
         source=source_spec(source) if source else None,
         instance=instance_spec(request["InstanceConfiguration"]) if "InstanceConfiguration" in request else None,
@@ -360,11 +361,6 @@ def service_update(request: Wire) -> ServiceUpdate:
             health_check_spec(request["HealthCheckConfiguration"]) if "HealthCheckConfiguration" in request else None
         ),
         network=network_spec(request["NetworkConfiguration"]) if "NetworkConfiguration" in request else None,
-        observability=ObservabilitySpec(
-            enabled=observability["ObservabilityEnabled"],
-            configuration_arn=observability.get("ObservabilityConfigurationArn"),
-        )
-        if observability
-        else None,
+        observability=observability_spec(request.get("ObservabilityConfiguration")),
         auto_scaling_configuration_arn=request.get("AutoScalingConfigurationArn"),
     )
