@@ -352,3 +352,79 @@ def test_missing_binary_is_named(tmp_path: Path, backends: dict[str, _Backend]) 
     with pytest.raises(HAProxyNotFoundError, match=r"'runyard-no-such-haproxy'.*make deps"):
         asyncio.run(process.start())
     assert not process.running and not process.config_path.exists()
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 5
+
+    def do_GET(self) -> None:
+        time.sleep(0.6)
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"slow")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_queue_is_bounded_and_concurrency_is_visible(
+    make_plane: Callable[..., HAProxyProcess], backends: dict[str, _Backend]
+) -> None:
+    """MaxConcurrency 1 and room for 2 waiting: of 6 simultaneous requests 3 are served, 3 refused at once."""
+    slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    slow.daemon_threads = True
+    threading.Thread(target=slow.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        settings = HAProxySettings(
+            http_port=free_port(),
+            activator_port=backends["activator"].port,
+            pool_size=1,
+            slots_per_backend=2,
+            max_queue=2,
+        )
+        plane = make_plane(settings)
+
+        async def scenario() -> None:
+            runtime = plane.runtime()
+            await runtime.set_host("slow.test", POOL)
+            await runtime.enable_slot(POOL, 1, "127.0.0.1", int(slow.server_address[1]), weight=100, maxconn=1)
+            async with _client() as client:
+                first = asyncio.ensure_future(_get(client, plane, "slow.test"))
+                await asyncio.sleep(0.1)
+                queued = [asyncio.ensure_future(_get(client, plane, "slow.test")) for _ in range(2)]
+                await asyncio.sleep(0.1)
+                rows = await runtime.stats(POOL)
+                # What the autoscaler reads: in flight on the slot, waiting in the backend.
+                assert _row(rows, POOL, "inst1").scur == 1
+                assert _row(rows, POOL, "BACKEND").qcur == 2
+                refused = [await _get(client, plane, "slow.test") for _ in range(3)]
+                assert refused == [(429, "Too many requests are waiting for this service. Try again shortly.")] * 3
+                served = await asyncio.gather(first, *queued)
+                assert served == [(200, "slow")] * 3
+
+        asyncio.run(scenario())
+    finally:
+        slow.shutdown()
+        slow.server_close()
+
+
+def test_a_drained_slot_takes_requests_again_once_activated(
+    plane: HAProxyProcess, backends: dict[str, _Backend]
+) -> None:
+    a, b = backends["a"], backends["b"]
+
+    async def scenario() -> None:
+        runtime = plane.runtime()
+        await runtime.set_host("standby.test", POOL)
+        await runtime.enable_slot(POOL, 1, "127.0.0.1", a.port, weight=100, maxconn=0)
+        await runtime.enable_slot(POOL, 2, "127.0.0.1", b.port, weight=100, maxconn=0)
+        await runtime.drain_slot(POOL, 2)  # standby: running, not serving
+        async with _client() as client:
+            assert await _answers(client, plane, "standby.test") == {"a"}
+            await runtime.activate_slot(POOL, 2)
+            assert (await runtime.slot_states(POOL))[1].admin == SlotAdmin.READY
+            assert await _answers(client, plane, "standby.test") == {"a", "b"}
+
+    asyncio.run(scenario())

@@ -10,7 +10,8 @@ The caller records the service's total concurrency (in-flight plus queued reques
 - Each decision moves at most ``ceil(ready * max_scale_up_rate)`` up and ``floor(ready / max_scale_down_rate)``
   down, and scale-down waits ``scale_down_delay`` seconds (the highest desire in that span wins).
 - The result is always clamped to ``min_size..max_size`` (App Runner's provisioned instances never drop below
-  MinSize).
+  MinSize). ``active`` is how many of those the load needs serving (at least one): App Runner keeps the rest of
+  the provisioned instances on standby, ready to be activated at once.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ class ScalingPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    desired: int  # always within min_size..max_size
+    desired: int  # provisioned instances: always within min_size..max_size
     panicking: bool
     reason: str  # short text for the events stream
+    active: int = 0  # of the provisioned instances, how many serve: 1..desired (0: not decided from data)
 
 
 def _ceil(value: float) -> int:
@@ -119,7 +121,7 @@ class Decider:
         panic_avg = self._window.average(now, policy.panic_window)
         if stable_avg is None or panic_avg is None:
             desired = policy.clamp(max(policy.min_size, ready))
-            return Decision(desired, False, f"no data: holding {desired}")
+            return Decision(desired, False, f"no data: holding {desired}", active=max(1, min(ready, desired)))
 
         target = policy.target_per_instance
         base = max(1, ready)  # rates and the panic ratio need a non-zero base, as in Knative
@@ -156,7 +158,8 @@ class Decider:
         clamped = policy.clamp(desired)
         if clamped != desired:
             reason += f" (clamped to {policy.min_size}..{policy.max_size})"
-        return Decision(clamped, self._panic_trigger is not None, f"{reason} -> {clamped}")
+        active = max(1, min(desired, clamped))
+        return Decision(clamped, self._panic_trigger is not None, f"{reason} -> {clamped}", active=active)
 
     def _delayed(self, now: float, desired: int) -> int:
         """The highest desire seen over the last ``scale_down_delay`` seconds (scale-up is never delayed)."""

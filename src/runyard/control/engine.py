@@ -43,6 +43,7 @@ from runyard.control.model.service import (
     SERVICE_TRANSITIONS,
     Service,
     needs_build,
+    needs_new_instances,
     rerun,
     updated,
 )
@@ -219,7 +220,11 @@ class OperationEngine:
             else:
                 revision = rerun(service.revision, spec)
                 deployment_log("[AppRunner] The configuration changed, not the application: no build is needed.")
-            await self._workloads.roll(target, revision, deployment_log)
+            if message is None and not needs_new_instances(service, spec, revision):
+                # Auto scaling and observability apply to the running instances once stored: no new instances.
+                deployment_log("[AppRunner] The running instances take the new configuration as they are.")
+            else:
+                await self._workloads.roll(target, revision, deployment_log)
         except DeploymentFailed as failure:
             deployment_log(
                 f"[AppRunner] Deployment with ID : {operation.id} failed. Failure reason : {failure.message}"

@@ -28,6 +28,7 @@ DEFAULT_BACKEND = "be_activator"
 ACTIVATOR_SERVER = "activator"
 POOL_PREFIX = "be_pool_"
 SLOT_PREFIX = "inst"
+QUEUE_FULL_TEXT = "Too many requests are waiting for this service. Try again shortly."
 
 # Debian installs haproxy in /usr/sbin, which is not on a normal user's PATH; Homebrew uses its own prefix.
 _EXTRA_BIN_DIRS = "/usr/sbin:/usr/local/sbin:/opt/homebrew/bin:/usr/local/bin"
@@ -97,6 +98,8 @@ class HAProxySettings:
     check_rise: int = 1
     check_fall: int = 5
     queue_timeout_s: int = 60
+    # Requests waiting for a free instance (all at MaxConcurrency) per service; beyond it: 429 and Retry-After.
+    max_queue: int = 1024
     hard_stop_after_s: int = 30
 
     def __post_init__(self) -> None:
@@ -105,7 +108,7 @@ class HAProxySettings:
         for address in (self.bind_address, self.activator_address):
             ipaddress.ip_address(address)
         counts = ("pool_size", "slots_per_backend", "maxconn", "check_rise", "check_fall", "queue_timeout_s")
-        for name in (*counts, "check_interval_ms", "check_timeout_ms", "hard_stop_after_s"):
+        for name in (*counts, "max_queue", "check_interval_ms", "check_timeout_ms", "hard_stop_after_s"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
@@ -156,8 +159,13 @@ backend {DEFAULT_BACKEND}
         f"    server-template {SLOT_PREFIX} 1-{s.slots_per_backend} 127.0.0.1:1 disabled"
         f" check inter {s.check_interval_ms}ms rise {s.check_rise} fall {s.check_fall}\n"
     )
+    # A bounded queue: requests wait while every instance is at MaxConcurrency, but never more than max_queue.
+    queue_line = (
+        f'    http-request return status 429 content-type "text/plain" string "{QUEUE_FULL_TEXT}"'
+        f' hdr "Retry-After" "1" if {{ queue() ge {s.max_queue} }}\n'
+    )
     pool = "".join(
-        f"\nbackend {pool_backend(i)}\n    balance leastconn\n{slot_line}"
+        f"\nbackend {pool_backend(i)}\n    balance leastconn\n{queue_line}{slot_line}"
         f"    server {ACTIVATOR_SERVER} {activator} backup\n"
         for i in range(s.pool_size)
     )
@@ -354,6 +362,10 @@ class HAProxyRuntime:
     async def set_slot_health(self, backend: str, slot: int, *, up: bool) -> None:
         """Force a slot's health, for checks run outside HAProxy (e.g. HTTP paths, which are render-time)."""
         await self.execute(f"set server {_server(backend, slot)} health {'up' if up else 'down'}")
+
+    async def activate_slot(self, backend: str, slot: int) -> None:
+        """Back in service after a drain (a standby instance takes requests again)."""
+        await self.execute(f"set server {_server(backend, slot)} state ready")
 
     async def drain_slot(self, backend: str, slot: int) -> None:
         """No new requests; in-flight ones finish."""

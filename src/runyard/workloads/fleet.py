@@ -4,6 +4,10 @@ Each service owns one pool backend of the data plane; each instance takes one se
 changed only through the runtime API (no reload). Runyard runs the health checks itself, because HAProxy 2.6
 cannot give each server its own check type, path and timings at runtime, and pushes the result to the slot.
 Instance records in the store say which instance holds which slot, so a restart can re-adopt them.
+
+Provisioned and active instances (App Runner's terms): every running instance is provisioned; the active ones take
+requests. Standby instances are drained slots: they run and are health-checked, and activating one is a single
+runtime-API command, so capacity returns in milliseconds. The autoscaler decides both numbers (`scale`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class Fleet:
         self._locks: dict[str, asyncio.Lock] = {}  # by service ARN: deployments, pauses and healing take turns
         self._healing: set[asyncio.Task[None]] = set()
         self._failures: dict[str, tuple[int, float]] = {}  # by service ARN: replacements in a row, and when
+        self._standby: set[str] = set()  # instance ids provisioned but not serving (drained slots)
 
     def host(self, service: Service) -> str:
         return f"{service.url_label}.{service.region}.{self._settings.domain_suffix}"
@@ -89,7 +94,7 @@ class Fleet:
             old = self._records(service)
             taken = {record.slot for record in old}
             free = [slot for slot in range(1, self._settings.slots_per_backend + 1) if slot not in taken]
-            count = self._wanted(service)
+            count = max(self._wanted(service), len(old))  # the capacity the service has scaled to
             if len(free) < count:
                 raise DeploymentFailed(
                     f"No room for {count} new instances beside the {len(old)} running ones "
@@ -119,8 +124,12 @@ class Fleet:
         log_line(f"[AppRunner] Health check on protocol `{check.protocol}` {port_text} is successful.")
 
     def _wanted(self, service: Service) -> int:
-        # Half the slots at most: a deployment runs the new instances beside the old ones.
-        return max(1, min(self._scaling(service).min_size, self._settings.slots_per_backend // 2))
+        return max(1, min(self._scaling(service).min_size, self.capacity))
+
+    @property
+    def capacity(self) -> int:
+        """Instances a service may have: half the slots, as a deployment runs the new ones beside the old."""
+        return self._settings.slots_per_backend // 2
 
     async def _start_one(
         self, service: Service, revision: Revision, slot: int, check: HealthCheck, log_line: DeploymentLog
@@ -187,6 +196,7 @@ class Fleet:
 
     async def _route(self, service: Service, record: InstanceRecord, instance: Instance) -> None:
         backend = pool_backend(service.pool)
+        self._standby.discard(record.instance_id)  # a routed slot serves until the autoscaler says otherwise
         scaling = self._scaling(service)
         await self._router.enable_slot(
             backend,
@@ -270,6 +280,89 @@ class Fleet:
                 return
         self._notify(current, "A replacement instance is healthy and serving.")
 
+    # -- scaling -----------------------------------------------------------------------------------
+
+    def busy(self, service: Service) -> bool:
+        """A deployment, pause, replacement or scaling step holds the service."""
+        return self._lock(service).locked()
+
+    def counts(self, service: Service) -> tuple[int, int]:
+        """(provisioned, active) instances of the service."""
+        records = self._records(service)
+        return len(records), sum(1 for r in records if r.instance_id not in self._standby)
+
+    async def scale(self, service: Service, provisioned: int, active: int, reason: str) -> None:
+        """Run `provisioned` instances of the deployed revision, `active` of them serving (the rest on standby)."""
+        if self.busy(service):
+            return  # whatever holds the service changes its instances; the autoscaler decides again after
+        async with self._lock(service):
+            with self._store.read() as uow:
+                current = uow.repo(Service).get(service.arn)
+            if current is None or current.status != RUNNING or current.revision is None:
+                return
+            provisioned = max(1, min(provisioned, self.capacity))
+            active = max(1, min(active, provisioned))
+            records = self._records(current)
+            if provisioned > len(records):
+                await self._scale_out(current, current.revision, provisioned - len(records), reason)
+            elif provisioned < len(records):
+                await self._scale_in(current, records, len(records) - provisioned, reason)
+            await self._activate(current, active)
+
+    async def _scale_out(self, service: Service, revision: Revision, count: int, reason: str) -> None:
+        before = len(self._records(service))
+        taken = {r.slot for r in self._records(service)}
+        slots = [s for s in range(1, self._settings.slots_per_backend + 1) if s not in taken][:count]
+        self._notify(service, f"Scaling out from {before} to {before + len(slots)} instances ({reason}).")
+        check = _health_check(service)
+        results = await asyncio.gather(
+            *(self._start_one(service, revision, slot, check, _discard) for slot in slots), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for record in self._records(service):
+            if record.slot in slots and record.status != ACTIVE:
+                await self._retire(service, record)  # a start that failed leaves nothing behind
+        if failures:
+            detail = failures[0].message if isinstance(failures[0], DeploymentFailed) else str(failures[0])
+            self._notify(service, f"{len(failures)} new instance(s) did not start: {detail}")
+        else:
+            self._notify(service, f"Scaled out: {before + len(slots)} instances are healthy and provisioned.")
+
+    async def _scale_in(self, service: Service, records: list[InstanceRecord], count: int, reason: str) -> None:
+        # Standby instances go first (they serve nothing), then the newest.
+        order = sorted(records, key=lambda r: (r.instance_id not in self._standby, -r.slot))
+        surplus = order[:count]
+        self._notify(service, f"Scaling in from {len(records)} to {len(records) - count} instances ({reason}).")
+        await asyncio.gather(*(self._retire(service, record, drain=True) for record in surplus))
+
+    async def _activate(self, service: Service, active: int) -> None:
+        """The first `active` instances (by slot, healthy ones first) serve; the others stand by."""
+        backend = pool_backend(service.pool)
+        up = {state.slot: state.up for state in await self._router.slot_states(backend)}
+        records = sorted(self._records(service), key=lambda r: (not up.get(r.slot, False), r.slot))
+        serving, standby = records[:active], records[active:]
+        changed = 0
+        for record in serving:
+            if record.instance_id in self._standby:
+                await self._router.activate_slot(backend, record.slot)
+                self._standby.discard(record.instance_id)
+                changed += 1
+        for record in standby:
+            if record.instance_id not in self._standby:
+                await self._router.drain_slot(backend, record.slot)
+                self._standby.add(record.instance_id)
+                changed += 1
+        if changed:
+            self._notify(
+                service, f"{len(serving)} of {len(records)} provisioned instances active, {len(standby)} on standby."
+            )
+
+    async def set_max_concurrency(self, service: Service, max_concurrency: int) -> None:
+        """A new MaxConcurrency takes effect on the running instances at once."""
+        backend = pool_backend(service.pool)
+        for record in self._records(service):
+            await self._router.set_slot_maxconn(backend, record.slot, max_concurrency)
+
     # -- stopping ----------------------------------------------------------------------------------
 
     async def stop_service(self, service: Service) -> None:
@@ -288,6 +381,7 @@ class Fleet:
 
     async def _retire(self, service: Service, record: InstanceRecord, *, drain: bool = False) -> None:
         self._cancel_monitor(record.instance_id)
+        self._standby.discard(record.instance_id)
         backend = pool_backend(service.pool)
         with contextlib.suppress(Exception):  # the slot may never have been enabled
             if drain:

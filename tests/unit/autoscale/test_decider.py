@@ -252,3 +252,23 @@ def test_update_changes_the_target_immediately() -> None:
     assert decider.decide(59.0, ready=2).desired == 4
     decider.update(policy(min_size=3, panic_threshold=1000.0))
     assert decider.decide(59.0, ready=2).desired == 3
+
+
+def test_active_instances_are_what_the_load_needs_within_the_provisioned() -> None:
+    # MinSize 3 keeps three provisioned; light load needs one of them active, the others stand by.
+    light = Decider(policy(min_size=3, max_size=6, panic_threshold=1000.0))
+    feed(light, 0, 60, 50.0)
+    decision = light.decide(59.0, ready=3)
+    assert (decision.desired, decision.active) == (3, 1)
+
+    idle = Decider(policy(min_size=2, max_size=6))
+    feed(idle, 0, 60, 0.0)
+    assert idle.decide(59.0, ready=2).active == 1  # never zero: someone answers the next request
+
+    busy = Decider(policy(min_size=1, max_size=4, panic_threshold=1000.0))
+    feed(busy, 0, 60, 350.0)  # wants 5, clamped to 4: all of them serve
+    decision = busy.decide(59.0, ready=4)
+    assert (decision.desired, decision.active) == (4, 4)
+
+    # Without data, the serving instances stay as they are.
+    assert Decider(policy(min_size=2, max_size=5)).decide(0.0, ready=3).active == 3

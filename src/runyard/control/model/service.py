@@ -265,6 +265,17 @@ def rerun(revision: Revision, spec: ServiceSpec) -> Revision:
     return replace(revision, command=code.start_command or revision.command, env=code.env)
 
 
+def needs_new_instances(service: Service, spec: ServiceSpec, revision: Revision) -> bool:
+    """Whether deploying `spec` with `revision` changes the instances (else auto scaling or observability only)."""
+    current = service.spec
+    return (
+        revision != service.revision
+        or spec.instance != current.instance
+        or spec.health_check != current.health_check
+        or spec.network != current.network
+    )
+
+
 def updated(service: Service, spec: ServiceSpec) -> Service:
     """The service as it is once `spec` is deployed."""
     arn = spec.auto_scaling_configuration_arn or service.auto_scaling_configuration_arn
