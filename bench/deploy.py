@@ -13,20 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
+from common import commit, runyard
 
-ACCESS_KEY = "AKIARUNYARDBENCH0001"
-SECRET_KEY = "runyard-bench-secret-key-000000000000000"
 SERVER = """\
 import os
 from flask import Flask
@@ -43,33 +36,10 @@ def root():
 if __name__ == "__main__":
     app.run(host="0.0.0.0", port=int(os.environ["PORT"]))
 """
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@runyard.invalid",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@runyard.invalid",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def commit(repository: Path, files: dict[str, str], message: str) -> None:
-    env = {**os.environ, **GIT_ENV}
-    if not (repository / ".git").exists():
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repository)], check=True, env=env)
-    for name, text in files.items():
-        (repository / name).write_text(text)
-    subprocess.run(["git", "-C", str(repository), "add", "-A"], check=True, env=env)
-    subprocess.run(["git", "-C", str(repository), "commit", "-q", "-m", message], check=True, env=env)
-
-
-def deploy(client: Any, http_port: int, name: str, repository: Path) -> float:
-    """Seconds from CreateService to the first `Hello, Jane!` through HAProxy."""
+def deploy(client: Any, http_port: int, name: str, repository: Path) -> tuple[float, float]:
+    """Seconds from CreateService to RUNNING, and to the first `Hello, Jane!` through HAProxy."""
     started = time.perf_counter()
     service = client.create_service(
         ServiceName=name,
@@ -92,12 +62,14 @@ def deploy(client: Any, http_port: int, name: str, repository: Path) -> float:
     )["Service"]
     host = service["ServiceUrl"].split(":")[0]
     deadline = started + 300
+    running: float | None = None
     while time.perf_counter() < deadline:
         status = client.describe_service(ServiceArn=service["ServiceArn"])["Service"]["Status"]
         if status == "RUNNING":
+            running = running or time.perf_counter() - started
             answer = httpx.get(f"http://127.0.0.1:{http_port}/", headers={"Host": host}, timeout=10)
             if answer.text == "Hello, Jane!":
-                return time.perf_counter() - started
+                return running, time.perf_counter() - started
         elif status != "OPERATION_IN_PROGRESS":
             raise SystemExit(f"{name} ended {status}")
         time.sleep(0.05)
@@ -108,47 +80,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="runyard-bench-"))
-    port, http_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "AWS_"))}
-    env.update(RUNYARD_ACCESS_KEY_ID=ACCESS_KEY, RUNYARD_SECRET_ACCESS_KEY=SECRET_KEY)
-    command = [sys.executable, "-m", "runyard", "serve", "--data-dir", str(workdir / "data")]
-    command += ["--port", str(port), "--http-port", str(http_port), "--log-level", "warning"]
-    with (workdir / "server.log").open("wb") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        client = boto3.client(
-            "apprunner",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
-        repository = workdir / "python-hello"
-        repository.mkdir()
+    with runyard(keep=args.keep) as server:
+        client = server.client()
+        repository = server.workdir / "python-hello"
         commit(repository, {"requirements.txt": "Flask\n", "server.py": SERVER}, "first")
         print("deploying python-hello (Flask from the package index) on", f"{os.cpu_count()} cores", flush=True)
-        cold = deploy(client, http_port, "hello-cold", repository)
-        print(f"cold:   {cold:6.2f} s  (empty caches, full build)", flush=True)
+        print("          RUNNING  first answer")
+        cold = deploy(client, server.http_port, "hello-cold", repository)
+        print(f"cold:   {cold[0]:6.2f} s  {cold[1]:6.2f} s  (empty caches, full build)", flush=True)
         commit(repository, {"README.md": "a new commit\n"}, "second")
-        warm = deploy(client, http_port, "hello-warm", repository)
-        print(f"warm:   {warm:6.2f} s  (warm caches, new commit: build runs again)", flush=True)
-        reused = deploy(client, http_port, "hello-reused", repository)
-        print(f"reused: {reused:6.2f} s  (same commit: artifact reused, no build)", flush=True)
-        print(f"ratio: {cold / warm:.2f}")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if args.keep:
-            print(f"data kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        warm = deploy(client, server.http_port, "hello-warm", repository)
+        print(f"warm:   {warm[0]:6.2f} s  {warm[1]:6.2f} s  (warm caches, new commit: build runs again)", flush=True)
+        reused = deploy(client, server.http_port, "hello-reused", repository)
+        print(f"reused: {reused[0]:6.2f} s  {reused[1]:6.2f} s  (same commit: artifact reused, no build)", flush=True)
+        print(f"ratio: {cold[1] / warm[1]:.2f}")
 
 
 if __name__ == "__main__":

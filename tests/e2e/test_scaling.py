@@ -6,6 +6,7 @@ window is shortened to 6 s through the environment, so the whole cycle takes wel
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from runyard.dataplane.haproxy import SLOT_PREFIX, HAProxyRuntime
 from tests.support import RunyardProcess, git_repo, wait_for_status
 
 SLOW_APP = """\
@@ -96,6 +98,14 @@ def serving_pids(server: RunyardProcess, host: str, requests: int = 8) -> set[st
         return {client.get(f"http://127.0.0.1:{server.http_port}/").text for _ in range(requests)}
 
 
+def slot_limits(server: RunyardProcess) -> set[int | None]:
+    """maxconn of every serving slot, read from Runyard's HAProxy through its admin socket."""
+    plane = server.data_dir / "dataplane"
+    runtime = HAProxyRuntime(plane / "haproxy.sock", hosts_map=plane / "hosts.map")
+    rows = asyncio.run(runtime.stats())
+    return {r.slim for r in rows if r.svname.startswith(SLOT_PREFIX) and not r.status.startswith("MAINT")}
+
+
 def test_load_above_max_concurrency_scales_out_and_back_in(tmp_path: Path) -> None:
     server = RunyardProcess(tmp_path / "data", extra_env={"RUNYARD_AUTOSCALE_STABLE_WINDOW": "6"}).start()
     try:
@@ -170,13 +180,14 @@ def test_min_size_keeps_instances_provisioned_and_an_update_applies_without_new_
             },
             "AutoDeploymentsEnabled": False,
         }
-        arn = client.create_service(
-            ServiceName="standby", SourceConfiguration=source, AutoScalingConfigurationArn=two
-        )["Service"]["ServiceArn"]
+        arn = client.create_service(ServiceName="standby", SourceConfiguration=source, AutoScalingConfigurationArn=two)[
+            "Service"
+        ]["ServiceArn"]
         service = wait_for_status(client, arn)
         host = service["ServiceUrl"].split(":")[0]
         wait_for_event(server, service, "1 of 2 provisioned instances active, 1 on standby", timeout=30)
         assert len(serving_pids(server, host)) == 1
+        assert slot_limits(server) == {10}
 
         # A configuration-only update: stored and applied to the running instances (no new ones started).
         operation = client.update_service(ServiceArn=arn, AutoScalingConfigurationArn=one)["OperationId"]
@@ -186,5 +197,9 @@ def test_min_size_keeps_instances_provisioned_and_an_update_applies_without_new_
         # MinSize and MaxSize 1 now: the standby instance is no longer needed.
         wait_for_event(server, service, "Scaling in from 2 to 1", timeout=30)
         assert len(serving_pids(server, host)) == 1
+        deadline = time.monotonic() + 10
+        while slot_limits(server) != {1} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert slot_limits(server) == {1}  # the new MaxConcurrency, on the instance that kept running
     finally:
         server.stop()
