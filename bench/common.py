@@ -92,3 +92,20 @@ def runyard(*, keep: bool = False, env: dict[str, str] | None = None) -> Iterato
             print(f"data kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def create_service(client: Any, name: str, repository: Path, values: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """CreateService from a local repository's main branch with the API's code configuration `values`."""
+    service: dict[str, Any] = client.create_service(
+        ServiceName=name,
+        SourceConfiguration={
+            "CodeRepository": {
+                "RepositoryUrl": f"file://{repository}",
+                "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
+                "CodeConfiguration": {"ConfigurationSource": "API", "CodeConfigurationValues": values},
+            },
+            "AutoDeploymentsEnabled": False,
+        },
+        **extra,
+    )["Service"]
+    return service

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import commit, runyard
+from common import commit, create_service, runyard
 
 SERVER = """\
 import os
@@ -41,25 +41,13 @@ if __name__ == "__main__":
 def deploy(client: Any, http_port: int, name: str, repository: Path) -> tuple[float, float]:
     """Seconds from CreateService to RUNNING, and to the first `Hello, Jane!` through HAProxy."""
     started = time.perf_counter()
-    service = client.create_service(
-        ServiceName=name,
-        SourceConfiguration={
-            "CodeRepository": {
-                "RepositoryUrl": f"file://{repository}",
-                "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
-                "CodeConfiguration": {
-                    "ConfigurationSource": "API",
-                    "CodeConfigurationValues": {
-                        "Runtime": "PYTHON_3",
-                        "BuildCommand": "pip install -r requirements.txt",
-                        "StartCommand": "python server.py",
-                        "RuntimeEnvironmentVariables": {"NAME": "Jane"},
-                    },
-                },
-            },
-            "AutoDeploymentsEnabled": False,
-        },
-    )["Service"]
+    values = {
+        "Runtime": "PYTHON_3",
+        "BuildCommand": "pip install -r requirements.txt",
+        "StartCommand": "python server.py",
+        "RuntimeEnvironmentVariables": {"NAME": "Jane"},
+    }
+    service = create_service(client, name, repository, values)
     host = service["ServiceUrl"].split(":")[0]
     deadline = started + 300
     running: float | None = None

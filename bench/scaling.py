@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import Server, commit, runyard
+from common import Server, commit, create_service, runyard
 
 APP = """\
 import os
@@ -138,21 +138,8 @@ def main() -> None:
 def create(client: Any, repository: Path, name: str, scaling: str) -> tuple[float, str]:
     """A new service (each round starts from one idle instance); seconds to RUNNING and its host."""
     started = time.perf_counter()
-    service = client.create_service(
-        ServiceName=name,
-        SourceConfiguration={
-            "CodeRepository": {
-                "RepositoryUrl": f"file://{repository}",
-                "SourceCodeVersion": {"Type": "BRANCH", "Value": "main"},
-                "CodeConfiguration": {
-                    "ConfigurationSource": "API",
-                    "CodeConfigurationValues": {"Runtime": "PYTHON_3", "StartCommand": "python server.py"},
-                },
-            },
-            "AutoDeploymentsEnabled": False,
-        },
-        AutoScalingConfigurationArn=scaling,
-    )["Service"]
+    values = {"Runtime": "PYTHON_3", "StartCommand": "python server.py"}
+    service = create_service(client, name, repository, values, AutoScalingConfigurationArn=scaling)
     arn = service["ServiceArn"]
     wait_until(
         lambda: client.describe_service(ServiceArn=arn)["Service"]["Status"] != "OPERATION_IN_PROGRESS", 120, name
