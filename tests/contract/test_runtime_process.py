@@ -413,3 +413,50 @@ def test_process_a_recycled_pid_is_not_adopted(tmp_path: Path, apps: Apps) -> No
     finally:
         stranger.kill()
         stranger.wait()
+
+
+BUSY = """
+import time
+ballast = bytearray(64 << 20)  # touched below, so it is resident
+for i in range(0, len(ballast), 4096):
+    ballast[i] = 1
+deadline = time.process_time() + 0.6
+while time.process_time() < deadline:
+    pass
+print("busy done", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroups-if-any", "rlimit-only"])
+def test_usage_reports_cpu_time_and_resident_memory(
+    backend_factory: BackendFactory, apps: Apps, tmp_path: Path, cgroups: bool
+) -> None:
+    (apps.dir / "busy.py").write_text(BUSY)
+    # Without cgroups memory is the processes' resident set. Same state directory: the fixture cleans up either.
+    make: BackendFactory = backend_factory if cgroups else lambda: ProcessBackend(tmp_path / "state", cgroup_root=None)
+    backend = make()
+    spec = apps.spec("busy", command=f"{shlex.quote(sys.executable)} busy.py")
+
+    async def scenario() -> None:
+        instance = await backend.start(spec)
+
+        async def done() -> bool | None:
+            return True if "busy done" in (await backend.logs(spec.instance_id)).lines else None
+
+        await eventually(done, "the app to burn its CPU", timeout=20)
+        usage = await backend.usage(spec.instance_id)
+        assert usage.cpu_seconds >= 0.5
+        assert 64 << 20 <= usage.memory_bytes < spec.memory_mb << 20
+        limit = spec.memory_mb << 20 if instance.limits is LimitMechanism.CGROUP_V1 else None
+        assert usage.memory_limit_bytes == limit
+        # Runyard restarted: the re-adopted instance is measured the same way, and its CPU time never goes back.
+        again = await make().usage(spec.instance_id)
+        assert again.cpu_seconds >= usage.cpu_seconds and again.memory_bytes >= 64 << 20
+        await backend.stop(spec.instance_id, grace=0.5)
+        with pytest.raises(InstanceNotFound):
+            await backend.usage(spec.instance_id)
+        with pytest.raises(InstanceNotFound):
+            await backend.usage("never-started")
+
+    run(scenario())

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from botocore.model import OperationModel
 
 from runyard import errors
-from runyard.api.models import APPRUNNER
+from runyard.api.models import APPRUNNER, CLOUDWATCH
+from runyard.observe import metrics
 
 _APPRUNNER: dict[type[errors.RunyardError], tuple[str, ...]] = {
     errors.NotFound: ("ResourceNotFoundException", "InvalidRequestException"),
@@ -29,7 +30,18 @@ _CODECONNECTIONS: dict[type[errors.RunyardError], tuple[str, ...]] = {
     # ValidationException is AWS's common error for bad input where an operation models none.
     errors.RunyardError: ("InvalidInputException", "ValidationException"),
 }
-VALIDATION = {APPRUNNER: ("InvalidRequestException",), "*": ("InvalidInputException", "ValidationException")}
+_CLOUDWATCH: dict[type[errors.RunyardError], tuple[str, ...]] = {
+    metrics.InvalidNextToken: ("InvalidNextToken", "InvalidParameterValueException"),
+    metrics.InvalidParameterCombination: ("InvalidParameterCombinationException",),
+    # InvalidAction: CloudWatch's common error for an action it does not offer (the model has no shape for it).
+    errors.NotSupported: ("InvalidAction",),
+    errors.RunyardError: ("InvalidParameterValueException",),
+}
+VALIDATION = {
+    APPRUNNER: ("InvalidRequestException",),
+    CLOUDWATCH: ("InvalidParameterValueException",),
+    "*": ("InvalidInputException", "ValidationException"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +56,7 @@ def _pick(operation: OperationModel, candidates: tuple[str, ...]) -> str:
 
 
 def wire_error(service: str, operation: OperationModel, error: errors.RunyardError) -> WireError:
-    table = _APPRUNNER if service == APPRUNNER else _CODECONNECTIONS
+    table = {APPRUNNER: _APPRUNNER, CLOUDWATCH: _CLOUDWATCH}.get(service, _CODECONNECTIONS)
     for cls in type(error).__mro__:
         if cls in table:
             return WireError(_pick(operation, table[cls]), error.message)

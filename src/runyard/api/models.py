@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -11,7 +12,10 @@ from botocore.model import OperationModel, ServiceModel
 APPRUNNER = "apprunner"
 CODECONNECTIONS = "codeconnections"
 CODESTAR_CONNECTIONS = "codestar-connections"
-SERVICES = (APPRUNNER, CODECONNECTIONS, CODESTAR_CONNECTIONS)
+CLOUDWATCH = "cloudwatch"
+SERVICES = (APPRUNNER, CODECONNECTIONS, CODESTAR_CONNECTIONS, CLOUDWATCH)
+# Smithy RPC v2 (CBOR): POST <endpoint path>/service/<targetPrefix>/operation/<Operation>
+_RPC_V2_PATH = re.compile(r"(?:.*/)?service/([^/]+)/operation/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,11 @@ class WireService:
     @property
     def signing_name(self) -> str:
         return str(self.model.signing_name)
+
+    @property
+    def query_compatible(self) -> bool:
+        """Errors also carry the code of the service's former query protocol (x-amzn-query-error)."""
+        return "awsQueryCompatible" in self.model.metadata
 
     def operation(self, name: str) -> OperationModel | None:
         if name not in self.model.operation_names:
@@ -64,3 +73,14 @@ def resolve_target(target: str) -> tuple[WireService, str] | None:
     if service is None:
         return None
     return service, operation
+
+
+def resolve_rpc_v2_path(path: str) -> tuple[WireService, str] | None:
+    """`/service/GraniteServiceVersion20100801/operation/GetMetricData` -> (cloudwatch, "GetMetricData")."""
+    match = _RPC_V2_PATH.fullmatch(path)
+    if match is None:
+        return None
+    service = target_table().get(match.group(1))
+    if service is None:
+        return None
+    return service, match.group(2)

@@ -1,7 +1,8 @@
-"""AWS JSON 1.0 by walking botocore shapes.
+"""AWS JSON 1.0 and Smithy RPC v2 CBOR by walking botocore shapes.
 
-    request body ──parse_input──▶ validated dict (wire member names, model-typed values)
-    provider result ──serialize_output──▶ JSON-ready dict (modelled members only, epoch timestamps)
+    request body ──decode_body / decode_cbor──▶ parse_input ──▶ validated dict (model-typed values)
+    provider result ──serialize_output──▶ JSON- or CBOR-ready dict (modelled members only, epoch timestamps;
+                                           CBOR timestamps carry tag 1 as Smithy's RPC v2 CBOR protocol says)
 
 Every constraint the model states is enforced on input: required members, types, min/max
 (length, size, value), enums and patterns (full match: Smithy patterns are unanchored, but a
@@ -18,6 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import cbor2
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
 MAX_MESSAGE = 600  # ErrorMessage max length in both models
@@ -25,7 +27,7 @@ _MAX_ECHO = 64  # how much of an offending value a validation message repeats
 
 
 class SerializationError(Exception):
-    """The body is not a JSON object (AWS: SerializationException)."""
+    """The body is not a JSON object, or not a CBOR map (AWS: SerializationException)."""
 
 
 class ValidationFailure(Exception):
@@ -181,6 +183,8 @@ class _Validator:
             return None
         if isinstance(value, int | float) and math.isfinite(value):
             return float(value)
+        if isinstance(value, datetime):  # CBOR tag 1, decoded by cbor2
+            return value.timestamp()
         if isinstance(value, str):
             try:
                 return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
@@ -203,6 +207,27 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return document
 
 
+def decode_cbor(body: bytes) -> dict[str, Any]:
+    """A Smithy RPC v2 CBOR request body: a CBOR map, or nothing for an operation without input members."""
+    if not body:
+        return {}
+    try:
+        document = cbor2.loads(body)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError):
+        raise SerializationError("The request body is not valid CBOR.") from None
+    if not isinstance(document, dict):
+        raise SerializationError("The request body must be a CBOR map.")
+    return document
+
+
+def encode_cbor(document: dict[str, Any]) -> bytes:
+    return bytes(cbor2.dumps(document))
+
+
+def cbor_timestamp(stamp: float) -> Any:
+    return cbor2.CBORTag(1, stamp)
+
+
 def parse_input(operation: OperationModel, document: dict[str, Any]) -> dict[str, Any]:
     """Validate a decoded request against the operation's input shape; return the parsed members."""
     shape = operation.input_shape
@@ -215,7 +240,14 @@ def parse_input(operation: OperationModel, document: dict[str, Any]) -> dict[str
     return dict(parsed or {})
 
 
-def _serialize(shape: Shape, value: Any, path: str) -> Any:
+Timestamp = Callable[[float], Any]
+
+
+def _epoch(stamp: float) -> Any:
+    return stamp
+
+
+def _serialize(shape: Shape, value: Any, path: str, timestamp: Timestamp = _epoch) -> Any:
     kind = shape.type_name
     if kind == "structure":
         assert isinstance(shape, StructureShape)
@@ -225,19 +257,19 @@ def _serialize(shape: Shape, value: Any, path: str) -> Any:
         if unknown:
             raise UnmodelledMember(f"{path or shape.name}: unmodelled members {sorted(unknown)}")
         return {
-            name: _serialize(shape.members[name], item, f"{path}.{name}" if path else name)
+            name: _serialize(shape.members[name], item, f"{path}.{name}" if path else name, timestamp)
             for name, item in value.items()
             if item is not None
         }
     if kind == "list":
         assert isinstance(shape, ListShape)
-        return [_serialize(shape.member, item, f"{path}[]") for item in value]
+        return [_serialize(shape.member, item, f"{path}[]", timestamp) for item in value]
     if kind == "map":
         assert isinstance(shape, MapShape)
-        return {str(k): _serialize(shape.value, v, f"{path}{{}}") for k, v in value.items()}
+        return {str(k): _serialize(shape.value, v, f"{path}{{}}", timestamp) for k, v in value.items()}
     if kind == "timestamp":
         stamp = value.timestamp() if isinstance(value, datetime) else float(value)
-        return round(stamp, 3)
+        return timestamp(round(stamp, 3))
     if kind in {"integer", "long"}:
         return int(value)
     if kind == "boolean":
@@ -247,13 +279,16 @@ def _serialize(shape: Shape, value: Any, path: str) -> Any:
     return str(value)
 
 
-def serialize_output(operation: OperationModel, result: dict[str, Any] | None) -> dict[str, Any]:
+def serialize_output(
+    operation: OperationModel, result: dict[str, Any] | None, *, timestamp: Timestamp = _epoch
+) -> dict[str, Any]:
+    """`timestamp` wraps each epoch-seconds timestamp (`cbor_timestamp` for CBOR; JSON takes the number)."""
     shape = operation.output_shape
     if shape is None:
         if result:
             raise UnmodelledMember(f"{operation.name} has no output, got {sorted(result)}")
         return {}
-    serialized = _serialize(shape, result or {}, "")
+    serialized = _serialize(shape, result or {}, "", timestamp)
     assert isinstance(serialized, dict)
     return serialized
 
@@ -267,3 +302,16 @@ def error_status(operation_errors: list[StructureShape], all_errors: list[Struct
                 return int(declared)
             return 500 if shape.metadata.get("fault") else 400
     return 400
+
+
+def query_error(all_errors: list[StructureShape], code: str) -> str | None:
+    """`x-amzn-query-error` of an awsQueryCompatible service: the error's query code and who is at fault, which
+    botocore turns back into the code its exception classes know (e.g. InvalidParameterValue;Sender)."""
+    for shape in all_errors:
+        if shape.name == code:
+            error = shape.metadata.get("error", {})
+            query_code = error.get("code")
+            if not query_code:
+                return None
+            return f"{query_code};{'Sender' if error.get('senderFault') else 'Receiver'}"
+    return None

@@ -1,4 +1,5 @@
-"""The API endpoint: AWS JSON 1.0 POSTs routed on X-Amz-Target to one provider per service.
+"""The API endpoint: AWS JSON 1.0 POSTs routed on X-Amz-Target, and Smithy RPC v2 CBOR POSTs routed on their
+path (`/service/<targetPrefix>/operation/<Operation>`: botocore's CloudWatch client), to one provider per service.
 
     request ─▶ request id ─▶ SigV4 ─▶ target ─▶ decode ─▶ validate (model) ─▶ provider method
                                                                                │ (worker thread)
@@ -25,33 +26,82 @@ from starlette.responses import Response
 from runyard.api import protocol
 from runyard.api.context import RequestContext
 from runyard.api.errors import WireError, validation_error, wire_error
-from runyard.api.models import APPRUNNER, WireService, resolve_target
+from runyard.api.models import APPRUNNER, CLOUDWATCH, WireService, resolve_rpc_v2_path, resolve_target
 from runyard.api.sigv4 import AuthFailure, verify
 from runyard.control.context import Scope
 from runyard.errors import NotSupported, RunyardError
 
 log = logging.getLogger("runyard.api")
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
-_INTERNAL = {APPRUNNER: "InternalServiceErrorException"}
+CBOR_CONTENT_TYPE = "application/cbor"
+RPC_V2_CBOR = "rpc-v2-cbor"
+_INTERNAL = {APPRUNNER: "InternalServiceErrorException", CLOUDWATCH: "InternalServiceFault"}
 _INTERNAL_DEFAULT = "InternalServerException"
 
 Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 
 
-def _json(status: int, body: dict[str, Any], request_id: str, error_code: str | None = None) -> Response:
-    headers = {"x-amzn-RequestId": request_id}
-    if error_code:
-        headers["x-amzn-ErrorType"] = error_code
-    return Response(
-        json.dumps(body, separators=(",", ":")),
-        status_code=status,
-        media_type=JSON_CONTENT_TYPE,
-        headers=headers,
-    )
+class _Wire:
+    """AWS JSON 1.0 bodies."""
+
+    def decode(self, body: bytes) -> dict[str, Any]:
+        return protocol.decode_body(body)
+
+    def serialize(self, operation: OperationModel, result: dict[str, Any] | None) -> dict[str, Any]:
+        return protocol.serialize_output(operation, result)
+
+    def encode(self, document: dict[str, Any]) -> tuple[bytes, str]:
+        return json.dumps(document, separators=(",", ":")).encode(), JSON_CONTENT_TYPE
+
+    def respond(
+        self, status: int, document: dict[str, Any], request_id: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        body, media_type = self.encode(document)
+        return Response(
+            body, status_code=status, media_type=media_type, headers={"x-amzn-RequestId": request_id, **(headers or {})}
+        )
+
+    def error(self, status: int, code: str, message: str, request_id: str, query_error: str | None = None) -> Response:
+        headers = {"x-amzn-ErrorType": code}
+        if query_error:
+            headers["x-amzn-query-error"] = query_error
+        return self.respond(status, self.error_body(code, protocol.truncate(message)), request_id, headers)
+
+    def error_body(self, code: str, message: str) -> dict[str, Any]:
+        return {"__type": code, "Message": message}
 
 
-def _error(status: int, code: str, message: str, request_id: str) -> Response:
-    return _json(status, {"__type": code, "Message": protocol.truncate(message)}, request_id, code)
+class _CborWire(_Wire):
+    """Smithy RPC v2 CBOR bodies: a CBOR map each way, timestamps as tag 1, `smithy-protocol` on every answer."""
+
+    def decode(self, body: bytes) -> dict[str, Any]:
+        return protocol.decode_cbor(body)
+
+    def serialize(self, operation: OperationModel, result: dict[str, Any] | None) -> dict[str, Any]:
+        return protocol.serialize_output(operation, result, timestamp=protocol.cbor_timestamp)
+
+    def encode(self, document: dict[str, Any]) -> tuple[bytes, str]:
+        return protocol.encode_cbor(document), CBOR_CONTENT_TYPE
+
+    def respond(
+        self, status: int, document: dict[str, Any], request_id: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return super().respond(status, document, request_id, {"smithy-protocol": RPC_V2_CBOR, **(headers or {})})
+
+    def error_body(self, code: str, message: str) -> dict[str, Any]:
+        return {"__type": code, "message": message}
+
+
+_JSON_WIRE = _Wire()
+_CBOR_WIRE = _CborWire()
+
+
+def _wire_for(request: Request) -> _Wire:
+    return _CBOR_WIRE if request.headers.get("smithy-protocol") == RPC_V2_CBOR else _JSON_WIRE
+
+
+def _error(status: int, code: str, message: str, request_id: str, wire: _Wire = _JSON_WIRE) -> Response:
+    return wire.error(status, code, message, request_id)
 
 
 class ApiEndpoint:
@@ -74,15 +124,19 @@ class ApiEndpoint:
         try:
             response = await self._handle(request, request_id)
         except Exception:
-            # Whatever failed before or after the provider, the client still gets a JSON error with an id.
+            # Whatever failed before or after the provider, the client still gets an error it can parse, with an id.
             log.exception("%s request failed", request_id)
             response = _error(
-                500, "InternalFailure", f"An internal error occurred (request id {request_id}).", request_id
+                500,
+                "InternalFailure",
+                f"An internal error occurred (request id {request_id}).",
+                request_id,
+                _wire_for(request),
             )
         log.info(
             "%s %s %s %d %.1fms",
             request_id,
-            request.headers.get("x-amz-target", "-"),
+            request.headers.get("x-amz-target") or request.url.path,
             request.client.host if request.client else "-",
             response.status_code,
             (time.perf_counter() - started) * 1000,
@@ -90,6 +144,7 @@ class ApiEndpoint:
         return response
 
     async def _handle(self, request: Request, request_id: str) -> Response:
+        wire = _wire_for(request)
         body = await request.body()
         try:
             identity = verify(
@@ -101,12 +156,17 @@ class ApiEndpoint:
                 secrets=self._secrets(),
             )
         except AuthFailure as failure:
-            return _error(403, failure.code, failure.message, request_id)
+            return _error(403, failure.code, failure.message, request_id, wire)
 
-        resolved = resolve_target(request.headers.get("x-amz-target", ""))
+        if wire is _CBOR_WIRE:
+            resolved = resolve_rpc_v2_path(request.url.path)
+        else:
+            resolved = resolve_target(request.headers.get("x-amz-target", ""))
         operation = resolved[0].operation(resolved[1]) if resolved else None
         if resolved is None or operation is None:
-            return _error(400, "UnknownOperationException", "The requested operation is not recognized.", request_id)
+            return _error(
+                400, "UnknownOperationException", "The requested operation is not recognized.", request_id, wire
+            )
         service, _ = resolved
         if identity.service != service.signing_name:
             return _error(
@@ -114,14 +174,15 @@ class ApiEndpoint:
                 "InvalidSignatureException",
                 f"Credential should be scoped to correct service: '{service.signing_name}'.",
                 request_id,
+                wire,
             )
         try:
-            params = protocol.parse_input(operation, protocol.decode_body(body))
+            params = protocol.parse_input(operation, wire.decode(body))
         except protocol.SerializationError as exc:
-            return _error(400, "SerializationException", str(exc), request_id)
+            return _error(400, "SerializationException", str(exc), request_id, wire)
         except protocol.ValidationFailure as failure:
             return self._wire_error(
-                service, operation, validation_error(service.name, operation, failure.message), request_id
+                service, operation, validation_error(service.name, operation, failure.message), request_id, wire
             )
         ctx = RequestContext(
             request_id=request_id,
@@ -132,9 +193,9 @@ class ApiEndpoint:
         try:
             handler = self._handler(service, operation)
             result = await run_in_threadpool(handler, ctx, params)
-            return _json(200, protocol.serialize_output(operation, result), request_id)
+            return wire.respond(200, wire.serialize(operation, result), request_id)
         except RunyardError as error:
-            return self._wire_error(service, operation, wire_error(service.name, operation, error), request_id)
+            return self._wire_error(service, operation, wire_error(service.name, operation, error), request_id, wire)
         except Exception:
             log.exception("%s %s.%s failed", request_id, service.name, operation.name)
             code = _INTERNAL.get(service.name, _INTERNAL_DEFAULT)
@@ -142,7 +203,8 @@ class ApiEndpoint:
                 500,
                 protocol.error_status(list(operation.error_shapes), list(service.model.error_shapes), code),
             )
-            return _error(status, code, f"An internal error occurred (request id {request_id}).", request_id)
+            message = f"An internal error occurred (request id {request_id})."
+            return self._wire_error(service, operation, WireError(code, message), request_id, wire, status)
 
     def _handler(self, service: WireService, operation: OperationModel) -> Handler:
         provider = self._providers[service.name]
@@ -152,7 +214,16 @@ class ApiEndpoint:
         return handler
 
     def _wire_error(
-        self, service: WireService, operation: OperationModel, error: WireError, request_id: str
+        self,
+        service: WireService,
+        operation: OperationModel,
+        error: WireError,
+        request_id: str,
+        wire: _Wire,
+        status: int | None = None,
     ) -> Response:
-        status = protocol.error_status(list(operation.error_shapes), list(service.model.error_shapes), error.code)
-        return _error(status, error.code, error.message, request_id)
+        all_errors = list(service.model.error_shapes)
+        if status is None:
+            status = protocol.error_status(list(operation.error_shapes), all_errors, error.code)
+        query_error = protocol.query_error(all_errors, error.code) if service.query_compatible else None
+        return wire.error(status, error.code, error.message, request_id, query_error)

@@ -111,6 +111,15 @@ class LogChunk:
     next_offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceUsage:
+    """What an instance has used: CPU time since it started (a counter) and the memory it holds now."""
+
+    cpu_seconds: float
+    memory_bytes: int
+    memory_limit_bytes: int | None  # the limit enforced on it, where the mechanism enforces one on memory
+
+
 class RuntimeBackend(Protocol):
     async def start(self, spec: InstanceSpec) -> Instance:
         """Start one instance; return once it is spawned (not once it listens)."""
@@ -133,4 +142,8 @@ class RuntimeBackend(Protocol):
 
     async def logs(self, instance_id: str, *, offset: int = 0) -> LogChunk:
         """The instance's stdout and stderr lines, from byte `offset` of its log."""
+        ...
+
+    async def usage(self, instance_id: str) -> InstanceUsage:
+        """CPU time and memory of the instance's processes; raises `InstanceNotFound` for an unknown id."""
         ...

@@ -40,6 +40,7 @@ from runyard.runtime.base import (
     InstanceSpec,
     InstanceState,
     InstanceStatus,
+    InstanceUsage,
     LimitMechanism,
     LogChunk,
     RuntimeBackendError,
@@ -57,6 +58,8 @@ _POLL_S = 0.05
 _KILL_WAIT_S = 5.0  # after SIGKILL only uninterruptible sleep can delay an exit
 _LOG_READ_MAX = 1 << 20
 _GONE_KEPT = 1024  # final states remembered for `inspect` after an instance is cleaned up
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,6 +85,23 @@ def _alive(proc: _Proc | None) -> bool:
 def _group_alive(pgid: int) -> bool:
     """Whether any live process is in the group (zombies do not count: they hold nothing but a pid)."""
     return any(_alive(p) and p.pgrp == pgid for n in os.listdir("/proc") if n.isdigit() and (p := _proc(int(n))))
+
+
+def _group_stats(pgid: int) -> list[tuple[int, _Proc]]:
+    return [(int(n), p) for n in os.listdir("/proc") if n.isdigit() and (p := _proc(int(n))) and p.pgrp == pgid]
+
+
+def _usage_fields(pid: int) -> tuple[int, int] | None:
+    """(CPU ticks of the process and of its reaped children, resident pages) of a live process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        resident = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return sum(int(value) for value in fields[11:15]), resident  # utime stime cutime cstime
 
 
 def _boot_id() -> str:
@@ -128,6 +148,16 @@ class _Cgroup:
             return [int(line) for line in (self.memory / "cgroup.procs").read_text().split()]
         except OSError:
             return []
+
+    def memory_in_use(self) -> tuple[int, int] | None:
+        """(bytes in use less reclaimable page cache, limit), as `docker stats` counts a container's memory."""
+        try:
+            usage = int((self.memory / "memory.usage_in_bytes").read_text())
+            limit = int((self.memory / "memory.limit_in_bytes").read_text())
+            stat = dict(line.split() for line in (self.memory / "memory.stat").read_text().splitlines())
+        except (OSError, ValueError):
+            return None
+        return max(0, usage - int(stat.get("total_inactive_file", 0))), limit
 
     def oom_killed(self) -> bool:
         with contextlib.suppress(OSError):
@@ -284,6 +314,31 @@ class ProcessBackend:
         else:
             raise InstanceNotFound(f"No instance {instance_id}")
         return await asyncio.to_thread(_read_lines, path, offset)
+
+    async def usage(self, instance_id: str) -> InstanceUsage:
+        record = self._record(instance_id)
+        if record is None:
+            raise InstanceNotFound(f"No instance {instance_id}")
+        return await asyncio.to_thread(self._usage, record)
+
+    def _usage(self, record: _Record) -> InstanceUsage:
+        """CPU from /proc for every process of the instance (its cgroup's, else its process group's); memory from
+        the cgroup where there is one, else the processes' resident set."""
+        cgroup = self._cgroup(record)
+        pids = set(cgroup.pids()) if cgroup else set()
+        if not pids and self._is_ours(record):  # a cgroup holds every descendant; without one, the group does
+            pids = {pid for pid, _ in _group_stats(record.pgid)}
+        ticks = 0
+        resident = 0
+        for pid in pids:
+            stat = _usage_fields(pid)
+            if stat is not None:
+                ticks += stat[0]
+                resident += stat[1]
+        memory = cgroup.memory_in_use() if cgroup else None
+        if memory is not None:
+            return InstanceUsage(ticks / _CLOCK_TICKS, memory[0], memory[1])
+        return InstanceUsage(ticks / _CLOCK_TICKS, resident * _PAGE_SIZE, None)
 
     def _limit(self, spec: InstanceSpec) -> tuple[_Cgroup | None, LimitMechanism]:
         if self._cgroup_root is not None:

@@ -164,6 +164,12 @@ class Database:
                 yield conn
 
     @contextmanager
+    def connection(self, *, write: bool) -> Iterator[sa.Connection]:
+        """A connection inside a transaction, for the store's modules beside the repositories (metrics.py)."""
+        with self._transaction(write=write) as conn:
+            yield conn
+
+    @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
         with self._transaction(write=False) as conn:
             yield _UnitOfWork(conn)

@@ -40,3 +40,21 @@ schema_migrations = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("applied_at", sa.Float, nullable=False),
 )
+
+# One row per bucket of one series: CloudWatch's statistic set (sample count, sum, min, max) for that time.
+metric_points = sa.Table(
+    "metric_points",
+    metadata,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("namespace", sa.String(255), primary_key=True),
+    sa.Column("metric", sa.String(255), primary_key=True),
+    sa.Column("dimensions", sa.String(2048), primary_key=True),  # observe.metrics.dimensions_key
+    sa.Column("resolution", sa.Integer, primary_key=True),  # seconds per bucket: 10 or 60
+    sa.Column("bucket", sa.BigInteger, primary_key=True),  # bucket start, seconds since the epoch
+    sa.Column("sample_count", sa.Float, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("minimum", sa.Float, nullable=False),
+    sa.Column("maximum", sa.Float, nullable=False),
+    sa.Index("ix_metric_points_age", "resolution", "bucket"),
+)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from runyard.store.migrations import m0001_initial
+from runyard.store.migrations import m0001_initial, m0002_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,4 +17,7 @@ class Migration:
     apply: Callable[[sa.Connection], None]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial", m0001_initial.apply),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", m0001_initial.apply),
+    Migration(2, "metrics", m0002_metrics.apply),
+)
