@@ -86,10 +86,10 @@ def test_valid_code_service_is_checked_then_refused(server: RunyardProcess, regi
     client = server.client("apprunner", region)
     connection = client.create_connection(ConnectionName="code-conn", ProviderType="GITHUB")["Connection"]
 
-    # Connection-backed repositories arrive with provider connections; until then the answer says so.
+    # A connection whose handshake is not complete cannot read a repository yet; the answer says so.
     with pytest.raises(client.exceptions.InvalidRequestException) as raised:
         client.create_service(**code_request(connection["ConnectionArn"]))
-    assert raised.value.response["Error"]["Message"].startswith("Runyard cannot clone through a connection yet")
+    assert raised.value.response["Error"]["Message"].startswith("Connection code-conn is PENDING_HANDSHAKE")
 
     # With a connection that does not exist, that is what it says instead.
     missing = connection["ConnectionArn"].replace("code-conn", "gone-conn")

@@ -31,6 +31,7 @@ from runyard.observe.events import (
 )
 from runyard.observe.patterns import PatternError, matches, parse_pattern
 from runyard.observe.webhooks import SIGNATURE_HEADER
+from runyard.secrets import SecretBox
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -136,7 +137,7 @@ def add(
     with _store(settings, create=True) as store:
         assert store is not None
         try:
-            add_rule(store, rule)
+            add_rule(store, rule, secrets=SecretBox.load_or_create(settings.data_dir, settings.secrets_key))
         except RuleError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"Added event rule {rule.name}")

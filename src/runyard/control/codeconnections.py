@@ -11,8 +11,11 @@ import re
 from dataclasses import dataclass
 
 from runyard.control.context import Deps, Scope
+from runyard.control.credentials import CredentialVault
 from runyard.control.model.codeconnections import (
     CLOUD_PROVIDERS,
+    CONNECTION_TRANSITIONS,
+    HOST_TRANSITIONS,
     INSTALLED_PROVIDERS,
     CodeConnection,
     Host,
@@ -23,7 +26,7 @@ from runyard.control.model.codeconnections import (
 )
 from runyard.control.ports import Tag, UnitOfWork
 from runyard.control.tags import check_new_tags
-from runyard.errors import InUse, InvalidInput, NotFound, QuotaExceeded, UnsupportedProvider
+from runyard.errors import InUse, InvalidInput, InvalidState, NotFound, QuotaExceeded, UnsupportedProvider
 from runyard.ids import parse_arn
 
 NAMESPACES = frozenset({"codeconnections", "codestar-connections"})
@@ -61,8 +64,9 @@ def read_host_arn(text: str) -> HostArnRef:
 
 
 class CodeConnections:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, vault: CredentialVault | None = None) -> None:
         self._deps = deps
+        self._vault = vault or CredentialVault(deps, None, None)
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -132,6 +136,46 @@ class CodeConnections:
         with self._deps.store.write() as uow:
             connection = self._connection(uow, scope, arn)
             uow.repo(CodeConnection).remove(connection.key)
+            self._vault.forget(uow, connection.key)
+
+    def find_by_name(self, scope: Scope, name: str) -> list[CodeConnection]:
+        with self._deps.store.read() as uow:
+            return [c for c in uow.repo(CodeConnection).find(account=scope.account) if c.name == name]
+
+    def complete_handshake(self, scope: Scope, arn: str, token: str) -> CodeConnection:
+        """Verify `token` with the provider (through the host for an installed one), keep it sealed: AVAILABLE."""
+        with self._deps.store.read() as uow:
+            connection = self._connection(uow, scope, arn)
+            endpoint = self._endpoint(uow, connection)
+        account = self._vault.verify(connection.provider_type, endpoint, token)
+        with self._deps.store.write() as uow:
+            current = self._connection(uow, scope, arn)
+            if current.status != "AVAILABLE":
+                CONNECTION_TRANSITIONS.check(current.status, "AVAILABLE")
+            self._vault.keep(
+                uow,
+                key=current.key,
+                account=current.account,
+                region=current.region,
+                name=current.name,
+                token=token,
+                provider_account=account,
+            )
+            done = dataclasses.replace(current, status="AVAILABLE", provider_account=account, status_message=None)
+            uow.repo(CodeConnection).save(done)
+            return done
+
+    def _endpoint(self, uow: UnitOfWork, connection: CodeConnection) -> str | None:
+        if connection.host is None:
+            return None
+        host = uow.repo(Host).get(host_key(connection.account, connection.host.region, connection.host.host_id))
+        if host is None:
+            raise NotFound(f"The host of connection {connection.name} no longer exists.")
+        if host.status != "AVAILABLE":
+            raise InvalidState(
+                f"Host {host.name} is {host.status}: set it up first (`runyard connections set-up-host`)."
+            )
+        return host.provider_endpoint
 
     # -- hosts ----------------------------------------------------------------------------------
 
@@ -197,6 +241,26 @@ class CodeConnections:
                 changed = dataclasses.replace(changed, status="PENDING", status_message=None)
             uow.repo(Host).save(changed)
             return changed
+
+    def set_up_host(self, scope: Scope, arn: str) -> Host:
+        """The host's set-up: its ProviderEndpoint must answer as its provider; then the host is AVAILABLE."""
+        host = self.get_host(scope, arn)
+        try:
+            self._vault.providers.check_host(host.provider_type, host.provider_endpoint)
+        except InvalidInput as error:
+            with self._deps.store.write() as uow:
+                current = self._host(uow, scope, arn)
+                uow.repo(Host).save(dataclasses.replace(current, status_message=error.message))
+            raise
+        with self._deps.store.write() as uow:
+            current = self._host(uow, scope, arn)
+            if current.provider_endpoint != host.provider_endpoint:
+                raise InvalidState(f"Host {host.name}'s ProviderEndpoint changed during set-up; set it up again.")
+            if current.status != "AVAILABLE":
+                HOST_TRANSITIONS.check(current.status, "AVAILABLE")
+            done = dataclasses.replace(current, status="AVAILABLE", status_message=None)
+            uow.repo(Host).save(done)
+            return done
 
     def delete_host(self, scope: Scope, arn: str) -> None:
         with self._deps.store.write() as uow:

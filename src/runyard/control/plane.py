@@ -6,10 +6,11 @@ from runyard.control.autoscaling import AutoScaling
 from runyard.control.codeconnections import CodeConnections
 from runyard.control.connections import Connections
 from runyard.control.context import Deps
+from runyard.control.credentials import CredentialVault
 from runyard.control.engine import OperationEngine
 from runyard.control.networking import VpcConnectors, VpcIngressConnections
 from runyard.control.observability import Observability
-from runyard.control.ports import ServiceEvents, ServiceLogs, Workloads
+from runyard.control.ports import ConnectionProviders, Sealer, ServiceEvents, ServiceLogs, Workloads
 from runyard.control.services import Services
 from runyard.control.tags import Tagging
 
@@ -25,12 +26,15 @@ class ControlPlane:
         account: str,
         pool_size: int,
         deleted_retention: float,
+        providers: ConnectionProviders | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.deps = deps
         self.engine = OperationEngine(
             deps, workloads, logs, events, account=account, deleted_retention=deleted_retention
         )
-        self.connections = Connections(deps)
+        vault = CredentialVault(deps, providers, sealer, events)
+        self.connections = Connections(deps, vault)
         self.autoscaling = AutoScaling(deps)
         self.observability = Observability(deps)
         self.vpc_connectors = VpcConnectors(deps)
@@ -38,5 +42,5 @@ class ControlPlane:
         self.services = Services(
             deps, self.autoscaling, self.observability, workloads, self.engine, events, pool_size=pool_size
         )
-        self.codeconnections = CodeConnections(deps)
+        self.codeconnections = CodeConnections(deps, vault)
         self.tagging = Tagging(deps)

@@ -119,3 +119,49 @@ class ServiceEvents(Protocol):
     def publish(self, service: Service, detail_type: str, detail: Mapping[str, str]) -> None:
         """One event in EventBridge's envelope: to the service's events stream and to the matching event rules."""
         ...
+
+
+# -- connections: provider look-ups and secrets at rest (implemented outside control/) -------------------
+
+
+class ConnectionProviders(Protocol):
+    """The git providers behind connections. `endpoint` is an installed provider's host ProviderEndpoint."""
+
+    def verify_token(self, provider_type: str, endpoint: str | None, token: str) -> str:
+        """The provider account the token belongs to; raises InvalidInput when the provider refuses it."""
+        ...
+
+    def owns(self, provider_type: str, endpoint: str | None, repository_url: str) -> bool:
+        """Whether the repository URL is on that provider (under its web URL or the host's endpoint)."""
+        ...
+
+    def check_host(self, provider_type: str, endpoint: str) -> None:
+        """Set-up of an installed provider's host: raises InvalidInput unless the endpoint answers as that provider."""
+        ...
+
+    def token_accepted(self, provider_type: str, endpoint: str | None, token: str) -> bool | None:
+        """The periodic check: True if the provider accepts the token, False if it refuses it, None if unknown."""
+        ...
+
+    def oauth_available(self, provider_type: str, endpoint: str | None) -> bool:
+        """Whether Runyard has OAuth app credentials (client id and secret) for that provider."""
+        ...
+
+    def authorize_url(
+        self, provider_type: str, endpoint: str | None, *, state: str, redirect_uri: str, verifier: str
+    ) -> str:
+        """Where to send the user to authorize Runyard (OAuth 2.0 authorization code, PKCE S256 where supported)."""
+        ...
+
+    def exchange_code(
+        self, provider_type: str, endpoint: str | None, *, code: str, redirect_uri: str, verifier: str
+    ) -> str:
+        """The access token for an authorization code; raises InvalidInput when the provider refuses the code."""
+        ...
+
+
+class Sealer(Protocol):
+    """Encryption at rest; `context` binds a sealed value to the record it belongs to."""
+
+    def seal(self, plaintext: str, *, context: str) -> str: ...
+    def open(self, sealed: str, *, context: str) -> str: ...

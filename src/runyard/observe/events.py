@@ -28,6 +28,7 @@ from runyard.ids import IdSource
 from runyard.observe.logs import EVENTS_STREAM, LogStore, service_log_group
 from runyard.observe.patterns import Pattern, PatternError, matches, parse_pattern
 from runyard.observe.webhooks import Outcome, check_secret, check_url, generate_secret, post
+from runyard.secrets import SecretBox, SecretsError
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,10 @@ class EventRule:
     name: str
     pattern: str  # the JSON text as given (validated when the rule was added)
     url: str
-    secret: str
+    secret: str  # sealed (SecretBox, bound to the rule's key) when `sealed`; plaintext in rules stored before
     created_at: float
     enabled: bool = True
+    sealed: bool = False
 
     @property
     def key(self) -> str:
@@ -168,8 +170,10 @@ class EventBus:
         timeout: float = 10.0,
         poll: float = 5.0,
         keep_finished: int = KEEP_FINISHED,
+        secrets: SecretBox | None = None,
     ) -> None:
         self._store = store
+        self._secrets = secrets  # opens the rules' sealed signing secrets
         self._logs = logs
         self._clock = clock
         self._ids = ids
@@ -335,8 +339,9 @@ class EventBus:
     async def _send(self, rule: EventRule, delivery: Delivery) -> None:
         assert self._client is not None
         try:
+            secret = rule_secret(rule, self._secrets)
             outcome = await post(
-                self._client, rule.url, delivery.event, secret=rule.secret, rule=rule.name, event_id=delivery.event_id
+                self._client, rule.url, delivery.event, secret=secret, rule=rule.name, event_id=delivery.event_id
             )
         except Exception as exc:  # a bug, not the receiver: recorded like a failure so the worker goes on
             log.exception("could not send delivery %s of rule %s", delivery.id, rule.name)
@@ -405,7 +410,19 @@ def new_rule(
     )
 
 
-def add_rule(store: Store, rule: EventRule) -> None:
+def rule_secret(rule: EventRule, secrets: SecretBox | None) -> str:
+    """The signing secret of a rule (opened when it is stored sealed)."""
+    if not rule.sealed:
+        return rule.secret
+    if secrets is None:
+        raise SecretsError("the rule's signing secret is sealed and no secrets key was given")
+    return secrets.open(rule.secret, context=rule.key)
+
+
+def add_rule(store: Store, rule: EventRule, *, secrets: SecretBox | None = None) -> None:
+    """Store the rule; with `secrets`, its signing secret is sealed at rest (AES-GCM, bound to the rule)."""
+    if secrets is not None and not rule.sealed:
+        rule = replace(rule, secret=secrets.seal(rule.secret, context=rule.key), sealed=True)
     with store.write() as uow:
         repo = uow.repo(EventRule)
         if repo.get(rule.key) is not None:

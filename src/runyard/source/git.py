@@ -1,8 +1,10 @@
-"""Reading public git repositories with the `git` CLI: classify a URL, resolve a branch, fetch one commit.
+"""Reading git repositories with the `git` CLI: classify a URL, resolve a branch, fetch one commit.
 
 Every git call runs in a throwaway environment (empty HOME, no system or global config, no prompts, no
 inherited GIT_* variables) with a timeout, so the host's git setup can neither leak credentials into
-a fetch nor hang a deployment. Private repositories need a connection and are refused here.
+a fetch nor hang a deployment. A private repository's credentials (from a connection) reach git only
+through a credential helper that reads them from git's own environment: never in a URL, an argument,
+a file or a log line.
 """
 
 from __future__ import annotations
@@ -35,12 +37,37 @@ _PASSTHROUGH_ENV = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", *_PROXIES, *(name.u
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")
 _SCP_LIKE = re.compile(r"^[^/:]+:")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_CONNECTION_HINT = "private repositories and SSH need a connection (connections come later)"
+_CONNECTION_HINT = "private repositories need a connection (AuthenticationConfiguration.ConnectionArn)"
 _SUPPORTED = "use a public https:// URL, a file:// URL or an absolute local path"
+_SSH_HINT = "Runyard reads repositories over HTTPS: use the https:// URL (with a connection if it is private)"
 
 
 class SourceError(RunyardError):
     """The source cannot be read as asked; the message says why and never contains a credential."""
+
+
+class AuthenticationFailed(SourceError):
+    """The server refused the credentials (or asked for some when none were given)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitCredentials:
+    """User name and password (a provider token) for git over HTTP(S)."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"GitCredentials(username={self.username!r}, password='***')"
+
+
+# The helper answers `get` from variables only git and its children see; `credential.helper=` first
+# drops any helper configured elsewhere. Config from the environment keeps it out of argv too.
+_HELPER = (
+    '!f() { test "$1" = get && '
+    'printf "username=%s\\npassword=%s\\n" "$RUNYARD_GIT_USERNAME" "$RUNYARD_GIT_PASSWORD"; }; f'
+)
+_AUTH_FAILURES = ("Authentication failed", "could not read Username", "could not read Password", "HTTP 401", "HTTP 403")
 
 
 class _GitFailed(SourceError):
@@ -86,7 +113,7 @@ def classify_repository_url(url: str) -> RepositoryLocation:
         if url.startswith("/"):
             return RepositoryLocation(_existing_directory(url, url), "local")
         if _SCP_LIKE.match(url):
-            raise SourceError(f"{url} is an SSH URL; {_CONNECTION_HINT}; {_SUPPORTED}")
+            raise SourceError(f"{url} is an SSH URL; {_SSH_HINT}")
         raise SourceError(f"{url} is a relative path; {_SUPPORTED}")
     try:
         parts = urlsplit(url)
@@ -95,7 +122,7 @@ def classify_repository_url(url: str) -> RepositoryLocation:
         raise SourceError(f"{redact(url)} is not a valid URL") from None
     scheme = parts.scheme.lower()
     if scheme in ("ssh", "git+ssh", "ssh+git"):
-        raise SourceError(f"{redact(url)} is an SSH URL; {_CONNECTION_HINT}; {_SUPPORTED}")
+        raise SourceError(f"{redact(url)} is an SSH URL; {_SSH_HINT}")
     if "@" in parts.netloc:
         raise SourceError(
             f"{redact(url)} contains credentials; Runyard never keeps credentials in URLs: "
@@ -121,11 +148,17 @@ def _existing_directory(path: str, shown: str) -> str:
     return path
 
 
-def resolve_branch(location: RepositoryLocation, branch: str, *, timeout: float = DEFAULT_TIMEOUT) -> str:
+def resolve_branch(
+    location: RepositoryLocation,
+    branch: str,
+    *,
+    credentials: GitCredentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> str:
     """The commit SHA that `branch` points at, read with `git ls-remote` (local and remote alike)."""
     ref = f"refs/heads/{branch}"
     with _workspace() as home:
-        git = _Git(home, timeout, _location_config(location))
+        git = _Git(home, timeout, _location_config(location), credentials)
         try:
             git("check-ref-format", ref)
         except _GitFailed:
@@ -133,7 +166,7 @@ def resolve_branch(location: RepositoryLocation, branch: str, *, timeout: float 
         try:
             listing = git("ls-remote", "--", location.url, ref)
         except _GitFailed as error:
-            raise SourceError(f"cannot read repository {location.url}: {error.detail}") from None
+            raise _read_error(location, error) from None
     for line in listing.splitlines():
         sha, _, name = line.partition("\t")
         if name == ref:
@@ -148,6 +181,7 @@ def fetch(
     *,
     source_directory: str | None,
     on_progress: Progress | None = None,
+    credentials: GitCredentials | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> FetchedSource:
     """Check out exactly `commit_sha` into the empty directory `dest`; return where the application is.
@@ -166,7 +200,7 @@ def fetch(
     try:
         with _workspace() as home:
             git_dir = home.parent / "repo.git"
-            git = _Git(home, timeout, _location_config(location))
+            git = _Git(home, timeout, _location_config(location), credentials)
             git("init", "-q", "--bare", str(git_dir))
             _fetch_commit(git, f"--git-dir={git_dir}", location, sha, on_progress)
             checkout = (f"--git-dir={git_dir}", f"--work-tree={dest}", "checkout", "-q", "--progress", "--detach")
@@ -200,13 +234,19 @@ def _fetch_commit(
             refspecs = ("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
             git(*fetch, "--", location.url, *refspecs, on_progress=on_progress)
         except _GitFailed as error:
-            raise SourceError(f"cannot read repository {location.url}: {error.detail}") from None
+            raise _read_error(location, error) from None
     try:
         kind = git(git_dir, "cat-file", "-t", sha).strip()
     except _GitFailed:
         kind = ""
     if kind != "commit":
         raise SourceError(f"commit {sha} not found in {location.url}")
+
+
+def _read_error(location: RepositoryLocation, error: _GitFailed) -> SourceError:
+    if any(marker in error.detail for marker in _AUTH_FAILURES):
+        return AuthenticationFailed(f"cannot read repository {location.url}: the server refused the credentials")
+    return SourceError(f"cannot read repository {location.url}: {error.detail}")
 
 
 def _relative_source_directory(source_directory: str | None) -> PurePosixPath:
@@ -246,6 +286,7 @@ class _Git:
     home: Path
     timeout: float
     config: tuple[str, ...]
+    credentials: GitCredentials | None = None
 
     def __call__(self, *args: str, on_progress: Progress | None = None) -> str:
         """Run git with `args`; return stdout. Error output is streamed line by line to `on_progress`."""
@@ -300,6 +341,16 @@ class _Git:
             GIT_TERMINAL_PROMPT="0",
             LC_ALL="C",  # stable, parseable messages
         )
+        if self.credentials is not None:
+            env.update(
+                GIT_CONFIG_COUNT="2",
+                GIT_CONFIG_KEY_0="credential.helper",
+                GIT_CONFIG_VALUE_0="",
+                GIT_CONFIG_KEY_1="credential.helper",
+                GIT_CONFIG_VALUE_1=_HELPER,
+                RUNYARD_GIT_USERNAME=self.credentials.username,
+                RUNYARD_GIT_PASSWORD=self.credentials.password,
+            )
         return env
 
 

@@ -127,6 +127,8 @@ def test_add_prints_a_generated_secret_once_and_list_never(data_dir: Path) -> No
     assert row.split()[:6] == ["failures", "yes", "0", "0", "0", "https://hooks.example.com/runyard"]
     assert secret.group(1) not in listed.output
     assert (data_dir.stat().st_mode & 0o777) == 0o700
+    # Sealed at rest: the secret is in no file of the data directory.
+    assert not any(secret.group(1).encode() in f.read_bytes() for f in data_dir.rglob("*") if f.is_file())
 
 
 def test_add_with_a_secret_file_and_a_pattern_file(data_dir: Path, tmp_path: Path) -> None:

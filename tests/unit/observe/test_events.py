@@ -389,3 +389,26 @@ def test_finished_deliveries_are_pruned_per_rule(world: World) -> None:
 
     bus = world.bus(keep_finished=4)
     running(bus, scenario)
+
+
+def test_a_sealed_signing_secret_is_not_stored_in_plaintext_and_still_signs(world: World, tmp_path: Path) -> None:
+    from runyard.secrets import SecretBox
+
+    box = SecretBox.load_or_create(tmp_path / "keys")
+
+    async def scenario() -> None:
+        async with Receiver.answering() as receiver:
+            rule = new_rule(
+                account=ACCOUNT, name="sealed", pattern=EVERYTHING, url=receiver.url, secret=SECRET, created_at=0
+            )
+            add_rule(world.database, rule, secrets=box)
+            bus.publish(SERVICE, SERVICE_STATUS_CHANGE, RUNNING)
+            (got,) = await receiver.wait_for(1)
+        assert verify(SECRET, got.body, got.headers["x-runyard-signature"])
+
+    bus = world.bus(secrets=box)
+    running(bus, scenario)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("runyard.db*"))
+    assert SECRET.encode() not in stored
+    (rule,) = [r for r, _ in list_rules(world.database, ACCOUNT)]
+    assert rule.sealed and rule.secret != SECRET

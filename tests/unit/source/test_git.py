@@ -98,8 +98,8 @@ def test_classify_accepts_what_needs_no_connection(monorepo: Monorepo) -> None:
     [
         ("", "empty"),
         ("   ", "empty"),
-        ("git@github.com:org/repo.git", "connections come later"),
-        ("ssh://git@github.com/org/repo.git", "connections come later"),
+        ("git@github.com:org/repo.git", "use the https:// URL"),
+        ("ssh://git@github.com/org/repo.git", "use the https:// URL"),
         ("git+ssh://github.com/org/repo.git", "SSH URL"),
         ("git://github.com/org/repo.git", "unsupported URL scheme 'git'"),
         ("ftp://example.com/repo", "unsupported URL scheme 'ftp'"),

@@ -48,6 +48,8 @@ class Connection:
     provider_type: str
     status: str
     created_at: float
+    provider_account: str | None = None  # the provider user the handshake verified
+    status_message: str | None = None  # why the connection is in ERROR
 
     @property
     def key(self) -> str:

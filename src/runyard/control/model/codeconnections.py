@@ -45,6 +45,8 @@ class CodeConnection:
     status: str
     created_at: float
     host: HostRef | None = None
+    provider_account: str | None = None  # the provider user the handshake verified
+    status_message: str | None = None  # why the connection is in ERROR
 
     @property
     def key(self) -> str:
