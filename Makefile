@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := git ca-certificates haproxy
+# chromium: Debian's browser, driven headless by Playwright in the console's browser tests (tests/browser).
+APT_PACKAGES := git ca-certificates haproxy chromium
 ARGS ?=
 LINT_PATHS := src tests $(wildcard bench)
 

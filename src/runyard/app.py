@@ -12,18 +12,29 @@ from dataclasses import dataclass, replace
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from runyard import __version__
 from runyard.api.apprunner import AppRunnerProvider
+from runyard.api.cloudwatch import CloudWatchProvider
 from runyard.api.codeconnections import CodeConnectionsProvider
-from runyard.api.models import APPRUNNER, CODECONNECTIONS, CODESTAR_CONNECTIONS
+from runyard.api.git_remote import GitRemote
+from runyard.api.handshake import ConnectionExtensions
+from runyard.api.models import APPRUNNER, CLOUDWATCH, CODECONNECTIONS, CODESTAR_CONNECTIONS
 from runyard.api.server import ApiEndpoint
+from runyard.api.webhooks import PushWebhooks
+from runyard.autoscale.scaler import Scaler
 from runyard.build.pipeline import Builder
 from runyard.build.runtimes import detect_toolchains
 from runyard.clock import Clock, SystemClock
 from runyard.config import Settings
+from runyard.console.app import console_app, console_entry, root_credentials_check
+from runyard.console.handshake import handshake_routes
+from runyard.console.session import load_or_create_key
+from runyard.console.web import Console
+from runyard.control.autodeploy import AutoDeployments
 from runyard.control.context import Deps, Scope
+from runyard.control.credentials import PeriodicCheck
 from runyard.control.model.service import (
     CREATE_FAILED,
     DELETE_FAILED,
@@ -37,13 +48,22 @@ from runyard.credentials import RootCredentials, load_or_create
 from runyard.dataplane.activator import ActivatorServer, HostInfo, HostState, activator_app
 from runyard.dataplane.haproxy import HAProxyProcess, HAProxySettings
 from runyard.ids import IdSource, RandomIds
+from runyard.observe import prometheus
 from runyard.observe.events import EventBus
 from runyard.observe.logs import LogStore
+from runyard.observe.metrics import Metrics, Retention
 from runyard.observe.service_logs import ServiceLogBook
 from runyard.runtime.process import ProcessBackend
+from runyard.secrets import SecretBox
+from runyard.source.hosted import HostedRepositories
+from runyard.source.providers import ProviderDirectory
+from runyard.source.providers.access import ProviderAccess
 from runyard.store.database import Database
+from runyard.store.metrics import SqlMetricStore
 from runyard.workloads.fleet import Fleet, FleetSettings
 from runyard.workloads.local import LocalWorkloads
+from runyard.workloads.metrics_collector import CollectorSettings, MetricsCollector
+from runyard.workloads.scaling import FleetScaling, ScalingTuning
 
 log = logging.getLogger("runyard")
 WATCHDOG_INTERVAL = 1.0
@@ -98,6 +118,14 @@ class Runyard:
     control: ControlPlane
     dataplane: DataPlane
     events: EventBus
+    scaler: Scaler
+    logs: LogStore  # read by the console's Logs tab
+    runtimes: dict[str, str]  # API runtime -> the toolchain that builds it here (the console's choices)
+    collector: MetricsCollector  # samples the AWS/AppRunner metrics into the store
+    metrics: Metrics  # queries them (CloudWatch API, `runyard metrics`)
+    autodeploy: AutoDeployments  # provider webhooks and branch polling -> START_DEPLOYMENT
+    providers: ProviderAccess  # the git providers behind connections (OAuth, webhooks)
+    credential_checks: PeriodicCheck  # connections whose credential the provider now refuses -> ERROR
 
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -108,9 +136,17 @@ class Runyard:
         """The data plane first (routes must exist before instances come back), then the operation engine."""
         await self.events.start()
         await self.dataplane.start(on_restart=self.control.engine.restore_running)
+        await self.collector.start()  # right after HAProxy started: its counters start from zero
         await self.control.engine.start()
+        self.scaler.start()
+        self.autodeploy.start()
+        self.credential_checks.start()
 
     async def stop_workloads(self) -> None:
+        await self.autodeploy.stop()
+        await self.credential_checks.stop()
+        await self.collector.stop()  # the last interval is stored while instances and HAProxy still run
+        await self.scaler.stop()
         await self.control.engine.stop()
         await self.dataplane.stop()
         await self.events.stop()
@@ -126,13 +162,19 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     database = Database(settings.effective_database_url, clock=clock)
     deps = Deps(store=database, clock=clock, ids=ids, quotas=settings.quotas, domain_suffix=settings.domain_suffix)
     data_dir = settings.data_dir
-    haproxy_settings = HAProxySettings(http_port=settings.http_port, activator_port=settings.activator_port or 1)
+    haproxy_settings = HAProxySettings(
+        http_port=settings.http_port, activator_port=settings.activator_port or 1, max_queue=settings.max_queue
+    )
     haproxy = HAProxyProcess(data_dir / "dataplane", settings.haproxy_binary, settings=haproxy_settings)
     log_store = LogStore(data_dir / "logs", clock)
     log_book = ServiceLogBook(log_store)
-    events = EventBus(store=database, logs=log_store, clock=clock, ids=ids, account=settings.account_id)
+    secret_box = SecretBox.load_or_create(data_dir, settings.secrets_key)
+    events = EventBus(
+        store=database, logs=log_store, clock=clock, ids=ids, account=settings.account_id, secrets=secret_box
+    )
+    runtime_backend = ProcessBackend(data_dir / "runtime")
     fleet = Fleet(
-        backend=ProcessBackend(data_dir / "runtime"),
+        backend=runtime_backend,
         router=haproxy.runtime(),
         store=database,
         clock=clock,
@@ -148,6 +190,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         notify=log_book.event,
     )
     toolchains = detect_toolchains()
+    providers = ProviderAccess(ProviderDirectory.from_settings(settings))
     workloads = LocalWorkloads(
         builder=Builder(data_dir / "builds", toolchains=toolchains),
         toolchains=toolchains,
@@ -156,6 +199,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         ids=ids,
         account=settings.account_id,
         sources_dir=data_dir / "sources",
+        providers=providers,
     )
     control = ControlPlane(
         deps,
@@ -165,10 +209,59 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         account=settings.account_id,
         pool_size=haproxy_settings.pool_size,
         deleted_retention=settings.deleted_service_retention,
+        providers=providers,
+        sealer=secret_box,
     )
+    workloads.bind_connections(control.connections)
+    scaling = FleetScaling(
+        fleet=fleet,
+        router=haproxy.runtime(),
+        store=database,
+        account=settings.account_id,
+        tuning=ScalingTuning(
+            stable_window=settings.autoscale_stable_window, scale_down_delay=settings.autoscale_scale_down_delay
+        ),
+    )
+    scaler = Scaler(scaling, now=clock.now, interval=settings.autoscale_interval)
     activator = ActivatorServer(activator_app(_host_lookup(control, settings)), "127.0.0.1", settings.activator_port)
     dataplane = DataPlane(haproxy, activator, haproxy_settings)
-    return Runyard(settings, load_or_create(settings), database, control, dataplane, events)
+    metric_store = SqlMetricStore(database)
+    retention = Retention(high=settings.metrics_retention_10s, standard=settings.metrics_retention_1m)
+    collector = MetricsCollector(
+        store=database,
+        metrics=metric_store,
+        router=haproxy.runtime(),
+        backend=runtime_backend,
+        clock=clock,
+        settings=CollectorSettings(account=settings.account_id, retention=retention),
+    )
+    return Runyard(
+        settings,
+        load_or_create(settings),
+        database,
+        control,
+        dataplane,
+        events,
+        scaler,
+        logs=log_store,
+        runtimes={name: toolchain.display_name for name, toolchain in toolchains.items()},
+        collector=collector,
+        metrics=Metrics(metric_store, clock, retention),
+        autodeploy=AutoDeployments(
+            deps,
+            control.services,
+            account=settings.account_id,
+            branch_head=workloads.branch_head,
+            poll_interval=settings.source_poll_interval,
+            pollable=workloads.pollable,
+        ),
+        providers=providers,
+        credential_checks=PeriodicCheck(
+            lambda: control.connections.check_credentials(settings.account_id),
+            settings.connection_check_interval,
+            name="the connection credential check",
+        ),
+    )
 
 
 _HOST_STATES = {
@@ -203,6 +296,21 @@ def _host_lookup(control: ControlPlane, settings: Settings) -> Callable[[str], A
     return lookup
 
 
+def _console(runyard: Runyard) -> Starlette:
+    settings, credentials = runyard.settings, runyard.credentials
+    console = Console(
+        control=runyard.control,
+        logs=runyard.logs,
+        account=settings.account_id,
+        region=settings.region,
+        http_port=settings.http_port,
+        runtimes=runyard.runtimes,
+        metrics=runyard.metrics,
+        check_credentials=root_credentials_check(credentials.access_key_id, credentials.secret_access_key),
+    )
+    return console_app(console, session_key=load_or_create_key(settings.data_dir), extra_routes=handshake_routes())
+
+
 def asgi_app(runyard: Runyard) -> Starlette:
     credentials = runyard.credentials
     secrets = {credentials.access_key_id: credentials.secret_access_key}
@@ -212,6 +320,7 @@ def asgi_app(runyard: Runyard) -> Starlette:
             APPRUNNER: AppRunnerProvider(runyard.control, http_port=runyard.settings.http_port),
             CODECONNECTIONS: codeconnections,
             CODESTAR_CONNECTIONS: codeconnections,
+            CLOUDWATCH: CloudWatchProvider(runyard.metrics),
         },
         secrets=lambda: secrets,
         account_id=runyard.settings.account_id,
@@ -219,6 +328,10 @@ def asgi_app(runyard: Runyard) -> Starlette:
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
+
+    async def metrics(_: Request) -> Response:
+        """Prometheus' text exposition of the AWS/AppRunner metrics (unauthenticated, like /health)."""
+        return Response(prometheus.render(runyard.collector.snapshot()), media_type=prometheus.CONTENT_TYPE)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -242,6 +355,16 @@ def asgi_app(runyard: Runyard) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/console", console_entry, methods=["GET"]),
+            Mount("/console", app=_console(runyard)),  # before the API's catch-all POST route
+            *ConnectionExtensions(
+                runyard.control, secrets=lambda: secrets, account_id=runyard.settings.account_id
+            ).routes(),
+            *PushWebhooks(runyard.providers.directory, runyard.autodeploy).routes(),
+            *GitRemote(
+                HostedRepositories(runyard.settings.data_dir / "git"), runyard.autodeploy, lambda: secrets
+            ).routes(),
             Route("/{path:path}", endpoint.handle, methods=["POST"]),
         ],
         lifespan=lifespan,

@@ -61,6 +61,35 @@ class Settings:
     start_timeout: float = 300.0  # seconds a new instance has to pass its health check
     stop_grace: float = 10.0  # seconds between SIGTERM and SIGKILL when an instance stops
     deleted_service_retention: float = 3600.0  # seconds a DELETED service stays describable
+    # Auto scaling (Knative KPA knobs App Runner does not expose): seconds between samples of each service's
+    # concurrency, the stable window averaged over (the panic window is a tenth of it), and how long a lower
+    # desire must last before instances are removed.
+    autoscale_interval: float = 1.0
+    autoscale_stable_window: float = 60.0
+    autoscale_scale_down_delay: float = 0.0
+    max_queue: int = 1024  # requests a service's HAProxy queue holds when every instance is at MaxConcurrency
+    secrets_key: str = ""  # empty: generated on first start into <data_dir>/secrets.key (AES-256-GCM)
+    # Git providers: the public services by default; point them at a self-hosted forge instead.
+    github_api_url: str = "https://api.github.com"
+    github_web_url: str = "https://github.com"
+    github_client_id: str = ""  # OAuth app credentials: empty means the token handshake only
+    github_client_secret: str = ""
+    github_webhook_secret: str = ""  # empty: push webhooks from this provider are refused
+    gitlab_api_url: str = "https://gitlab.com/api/v4"
+    gitlab_web_url: str = "https://gitlab.com"
+    gitlab_client_id: str = ""
+    gitlab_client_secret: str = ""
+    gitlab_webhook_secret: str = ""
+    bitbucket_api_url: str = "https://api.bitbucket.org/2.0"
+    bitbucket_web_url: str = "https://bitbucket.org"
+    bitbucket_client_id: str = ""
+    bitbucket_client_secret: str = ""
+    bitbucket_webhook_secret: str = ""
+    source_poll_interval: float = 60.0  # seconds between `git ls-remote` checks of auto-deployed services
+    connection_check_interval: float = 3600.0  # seconds between checks of connection credentials (0: off)
+    # Metrics (AWS/AppRunner): sampled every 10 s (the 10 s resolution needs exactly that), kept per resolution.
+    metrics_retention_10s: float = 3 * 3600.0  # seconds 10-second buckets are kept
+    metrics_retention_1m: float = 15 * 86400.0  # seconds 1-minute buckets are kept
     quotas: Quotas = field(default_factory=Quotas)
 
     def __post_init__(self) -> None:
@@ -68,7 +97,13 @@ class Settings:
             raise SettingsError(f"account_id must be 12 digits, got {self.account_id!r}")
         if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", self.region):
             raise SettingsError(f"region is not a region name: {self.region!r}")
-        for name in ("start_timeout", "stop_grace", "deleted_service_retention"):
+        for name in (
+            "start_timeout",
+            "stop_grace",
+            "deleted_service_retention",
+            "source_poll_interval",
+            "connection_check_interval",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("port", "http_port", "https_port", "activator_port"):
@@ -77,6 +112,16 @@ class Settings:
                 raise SettingsError(f"{name} must be a port number, got {value}")
         if self.log_level not in {"critical", "error", "warning", "info", "debug"}:
             raise SettingsError(f"log_level must be one of critical/error/warning/info/debug, got {self.log_level!r}")
+        for name in ("autoscale_interval", "autoscale_stable_window", "max_queue"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.autoscale_scale_down_delay < 0:
+            raise SettingsError(
+                f"autoscale_scale_down_delay must not be negative, got {self.autoscale_scale_down_delay}"
+            )
+        for name in ("metrics_retention_10s", "metrics_retention_1m"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
         if bool(self.access_key_id) != bool(self.secret_access_key):
             raise SettingsError("access_key_id and secret_access_key must be given together")
 

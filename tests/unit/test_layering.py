@@ -24,6 +24,8 @@ FORBIDDEN = {
         "runyard.app",
     ),
     "api": ("sqlalchemy", "runyard.store", "runyard.app"),
+    # The console calls the control plane's commands, as the API does: never a second path to the data.
+    "console": ("sqlalchemy", "runyard.store", "runyard.app", "runyard.api", "runyard.workloads"),
     "store": ("starlette", "httpx", "botocore", "runyard.api", "runyard.app"),
     # The building blocks know nothing of the domain or of each other's wiring; workloads/ joins them.
     **{

@@ -11,8 +11,10 @@ import click
 import uvicorn
 
 from runyard import __version__
+from runyard.cli.connections import connections
 from runyard.cli.events import events
 from runyard.cli.logs import logs
+from runyard.cli.metrics import metrics
 from runyard.config import Settings, SettingsError, load_settings
 from runyard.credentials import read_existing
 
@@ -101,6 +103,8 @@ def credentials(config_file: Path | None, shell: bool, **flags: Any) -> None:
 
 cli.add_command(logs)
 cli.add_command(events)
+cli.add_command(connections)
+cli.add_command(metrics)
 
 
 def main() -> None:

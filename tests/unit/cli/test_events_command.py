@@ -14,7 +14,6 @@ from click.testing import CliRunner, Result
 
 import runyard.app
 from runyard.app import build
-from runyard.cli.logs import Tail, service_logs_selection
 from runyard.cli.main import cli
 from runyard.clock import FakeClock
 from runyard.config import Settings
@@ -29,6 +28,7 @@ from runyard.observe.events import (
     Delivery,
     EventBus,
 )
+from runyard.observe.log_views import Tail, service_logs_selection
 from runyard.observe.logs import EVENTS_STREAM, LogStore, service_log_group
 
 ACCOUNT = "000000000000"

@@ -9,12 +9,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runyard.app import build
-from runyard.cli.logs import Tail, service_logs_selection, show
+from runyard.cli.logs import show
 from runyard.cli.main import cli
 from runyard.clock import FakeClock
 from runyard.config import Settings
 from runyard.control.model.service import ImageSource, Service, ServiceSpec, SourceSpec
 from runyard.ids import apprunner_arn
+from runyard.observe.log_views import Tail, service_logs_selection
 from runyard.observe.logs import (
     EVENTS_STREAM,
     LogStore,
