@@ -1,4 +1,5 @@
-"""Contract: what every runtime backend promises, run against real processes (only the process backend so far).
+"""Contract, process backend only: what test_runtime_backends.py cannot check on every backend (process groups,
+cgroups v1 and rlimit mechanics, the pid records that survive a restart), with a Python test app.
 
 Each test drives its backend with `asyncio.run`; the `backend_factory` fixture stops every instance afterwards,
 even when a test fails, so no app outlives the test.
@@ -6,20 +7,16 @@ even when a test fails, so no app outlives the test.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -28,16 +25,13 @@ from runyard.runtime.base import (
     Instance,
     InstanceNotFound,
     InstanceSpec,
-    InstanceState,
     InstanceStatus,
     LimitMechanism,
     RuntimeBackend,
     RuntimeBackendError,
 )
 from runyard.runtime.process import ProcessBackend
-
-T = TypeVar("T")
-BackendFactory = Callable[[], RuntimeBackend]
+from tests.contract.runtime_support import SECRET_NAME, BackendFactory, ended, eventually, fields, run
 
 # The app under test: answers with its environment, logs to both streams, leaves a marker on SIGTERM.
 APP = """
@@ -76,21 +70,6 @@ chunks = [b"x" * (1 << 20) for _ in range(1024)]
 print("hog survived", flush=True)
 """
 
-SECRET_NAME = "RUNYARD_CONTRACT_NOT_FOR_APPS"
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (result := await check()) is not None:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 async def get_env(instance: Instance) -> dict[str, str]:
     async with httpx.AsyncClient(trust_env=False, timeout=2.0) as client:
@@ -103,19 +82,6 @@ async def get_env(instance: Instance) -> dict[str, str]:
             return dict(response.json())
 
         return await eventually(attempt, f"{instance.instance_id} to answer on {instance.address}")
-
-
-async def ended(backend: RuntimeBackend, instance_id: str) -> InstanceState:
-    async def check() -> InstanceState | None:
-        state = await backend.inspect(instance_id)
-        return None if state.running else state
-
-    return await eventually(check, f"{instance_id} to end")
-
-
-def refused(instance: Instance) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex((instance.host, instance.port)) != 0
 
 
 def pid_alive(pid: int) -> bool:
@@ -153,26 +119,14 @@ class Apps:
         return self.root / f"{instance_id}.marker"
 
 
-def _process_backends(tmp_path: Path) -> tuple[BackendFactory, Callable[[], None]]:
-    state_dir = tmp_path / "state"
-
-    def last_resort() -> None:  # only records the backend failed to clean up are left
-        for record in state_dir.glob("*.json"):
-            pgid = json.loads(record.read_text())["pgid"]
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-
-    return (lambda: ProcessBackend(state_dir)), last_resort
-
-
-@pytest.fixture(params=["process"])
-def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
+@pytest.fixture
+def backend_factory(tmp_path: Path) -> Iterator[BackendFactory]:
     """Makes backends that share one state (a new one stands for Runyard after a restart)."""
-    make, last_resort = {"process": _process_backends}[request.param](tmp_path)
+    state_dir = tmp_path / "state"
     made: list[RuntimeBackend] = []
 
     def factory() -> RuntimeBackend:
-        made.append(make())
+        made.append(ProcessBackend(state_dir))
         return made[-1]
 
     yield factory
@@ -184,8 +138,10 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 
     try:
         run(stop_all())
-    finally:
-        last_resort()
+    finally:  # only records the backend failed to clean up are left
+        for record in state_dir.glob("*.json"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(json.loads(record.read_text())["pgid"], signal.SIGKILL)
 
 
 @pytest.fixture
@@ -197,73 +153,6 @@ def backend(backend_factory: BackendFactory) -> RuntimeBackend:
 def apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Apps:
     monkeypatch.setenv(SECRET_NAME, "must not leak")
     return Apps(tmp_path)
-
-
-def test_app_answers_on_the_port_with_an_explicit_environment(backend: RuntimeBackend, apps: Apps) -> None:
-    async def scenario() -> None:
-        instance = await backend.start(apps.spec())
-        env = await get_env(instance)
-        assert instance.address == f"{instance.host}:{instance.port}"
-        assert env["PORT"] == env["MY_APP_PORT"] == str(instance.port)
-        assert env["GREETING"] == "hello"
-        assert SECRET_NAME not in env
-        assert env.get("HOME") != os.environ.get("HOME")
-        assert (await backend.inspect(instance.instance_id)).running
-        assert instance.instance_id in {i.instance_id for i in await backend.instances()}
-
-    run(scenario())
-
-
-def test_stdout_and_stderr_land_in_the_log(backend: RuntimeBackend, apps: Apps) -> None:
-    async def scenario() -> None:
-        spec = apps.spec()
-        instance = await backend.start(spec)
-        await get_env(instance)
-
-        async def logged() -> tuple[str, ...] | None:
-            lines = (await backend.logs(instance.instance_id)).lines
-            return lines if any("GET / HTTP" in line for line in lines) else None
-
-        lines = await eventually(logged, "the request log line")
-        assert "app listening" in lines
-        assert "app stderr line" in lines
-        text = spec.log_path.read_text()
-        assert "app listening" in text and "GET / HTTP" in text
-        chunk = await backend.logs(instance.instance_id)
-        assert (await backend.logs(instance.instance_id, offset=chunk.next_offset)).lines == ()
-
-    run(scenario())
-
-
-def test_stop_sends_sigterm_and_frees_the_port(backend: RuntimeBackend, apps: Apps) -> None:
-    async def scenario() -> None:
-        spec = apps.spec()
-        instance = await backend.start(spec)
-        await get_env(instance)
-        began = time.monotonic()
-        await backend.stop(instance.instance_id, grace=10)
-        assert time.monotonic() - began < 5, "a graceful app must not wait out the grace period"
-        assert apps.marker(spec.instance_id).read_text() == "SIGTERM"
-        assert refused(instance)
-        assert await backend.inspect(instance.instance_id) == InstanceState(InstanceStatus.EXITED, exit_code=0)
-        assert instance.instance_id not in {i.instance_id for i in await backend.instances()}
-        await backend.stop(instance.instance_id, grace=1)  # stopping again is not an error
-
-    run(scenario())
-
-
-def test_an_app_ignoring_sigterm_is_killed_after_the_grace_period(backend: RuntimeBackend, apps: Apps) -> None:
-    async def scenario() -> None:
-        instance = await backend.start(apps.spec("ignore-term"))
-        await get_env(instance)
-        began = time.monotonic()
-        await backend.stop(instance.instance_id, grace=0.5)
-        assert time.monotonic() - began >= 0.5
-        state = await backend.inspect(instance.instance_id)
-        assert state == InstanceState(InstanceStatus.KILLED, signal=signal.SIGKILL)
-        assert refused(instance)
-
-    run(scenario())
 
 
 def test_processes_the_app_spawned_are_stopped_too(backend: RuntimeBackend, apps: Apps) -> None:
@@ -279,71 +168,13 @@ def test_processes_the_app_spawned_are_stopped_too(backend: RuntimeBackend, apps
     run(scenario())
 
 
-def test_a_crashing_command_reports_its_exit_code(backend: RuntimeBackend, apps: Apps) -> None:
+def test_a_missing_working_directory_is_refused(backend: RuntimeBackend, apps: Apps) -> None:
     async def scenario() -> None:
-        command = f"{shlex.quote(sys.executable)} -c \"import sys; print('boom', flush=True); sys.exit(3)\""
-        spec = apps.spec("crash", command=command)
-        await backend.start(spec)
-        state = await ended(backend, spec.instance_id)
-        assert state == InstanceState(InstanceStatus.EXITED, exit_code=3)
-        assert "boom" in spec.log_path.read_text()
-        assert spec.instance_id not in {i.instance_id for i in await backend.instances()}
-        await backend.stop(spec.instance_id, grace=1)
-
-    run(scenario())
-
-
-def test_a_new_backend_readopts_running_instances(backend_factory: BackendFactory, apps: Apps) -> None:
-    async def scenario() -> None:
-        spec = apps.spec()
-        instance = await backend_factory().start(spec)
-        await get_env(instance)
-        restarted = backend_factory()
-        assert [i for i in await restarted.instances() if i.instance_id == spec.instance_id] == [instance]
-        assert (await restarted.inspect(spec.instance_id)).running
-        await restarted.stop(spec.instance_id, grace=5)
-        assert apps.marker(spec.instance_id).read_text() == "SIGTERM"
-        assert refused(instance)
-        assert await restarted.instances() == []
-
-    run(scenario())
-
-
-def test_an_app_allocating_past_its_memory_dies(backend: RuntimeBackend, apps: Apps) -> None:
-    async def scenario() -> None:
-        spec = apps.spec("hog", command=f"{shlex.quote(sys.executable)} hog.py", memory_mb=128)
-        instance = await backend.start(spec)
-        if instance.limits is LimitMechanism.NONE:
-            pytest.skip("this backend could apply no memory limit here (no writable cgroups, no rlimits)")
-        state = await ended(backend, spec.instance_id)
-        log = spec.log_path.read_text()
-        assert "hog started" in log and "hog survived" not in log
-        assert state != InstanceState(InstanceStatus.EXITED, exit_code=0)
-        if instance.limits is LimitMechanism.CGROUP_V1:
-            assert state == InstanceState(InstanceStatus.KILLED, signal=signal.SIGKILL, oom_killed=True)
-
-    run(scenario())
-
-
-def test_unknown_and_invalid_instances(backend: RuntimeBackend, apps: Apps) -> None:
-    async def scenario() -> None:
-        await backend.stop("i-never-started", grace=1)
-        with pytest.raises(InstanceNotFound):
-            await backend.inspect("i-never-started")
         with pytest.raises(RuntimeBackendError):
-            await backend.start(InstanceSpec(**{**_fields(apps.spec()), "instance_id": "../escape"}))
-        with pytest.raises(RuntimeBackendError):
-            await backend.start(InstanceSpec(**{**_fields(apps.spec()), "working_dir": apps.root / "missing"}))
+            await backend.start(InstanceSpec(**{**fields(apps.spec()), "working_dir": apps.root / "missing"}))
         assert await backend.instances() == []
 
     run(scenario())
-
-
-def _fields(spec: InstanceSpec) -> dict[str, Any]:
-    return {name: getattr(spec, name) for name in InstanceSpec.__dataclass_fields__}
-
-
-# Process backend only: its limit mechanisms and its state files.
 
 
 def test_process_cgroup_limits_are_set_and_removed(tmp_path: Path, apps: Apps) -> None:
@@ -428,13 +259,16 @@ time.sleep(60)
 """
 
 
-@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroups-if-any", "rlimit-only"])
-def test_usage_reports_cpu_time_and_resident_memory(
-    backend_factory: BackendFactory, apps: Apps, tmp_path: Path, cgroups: bool
+def test_usage_without_cgroups_reports_cpu_time_and_resident_memory(
+    backend_factory: BackendFactory, apps: Apps, tmp_path: Path
 ) -> None:
+    """(With cgroups: test_runtime_backends.py.) Without, memory is the processes' resident set."""
     (apps.dir / "busy.py").write_text(BUSY)
-    # Without cgroups memory is the processes' resident set. Same state directory: the fixture cleans up either.
-    make: BackendFactory = backend_factory if cgroups else lambda: ProcessBackend(tmp_path / "state", cgroup_root=None)
+    backend_factory()  # the same state directory: the fixture cleans up after the backends made here too
+
+    def make() -> RuntimeBackend:
+        return ProcessBackend(tmp_path / "state", cgroup_root=None)
+
     backend = make()
     spec = apps.spec("busy", command=f"{shlex.quote(sys.executable)} busy.py")
 
@@ -448,8 +282,8 @@ def test_usage_reports_cpu_time_and_resident_memory(
         usage = await backend.usage(spec.instance_id)
         assert usage.cpu_seconds >= 0.5
         assert 64 << 20 <= usage.memory_bytes < spec.memory_mb << 20
-        limit = spec.memory_mb << 20 if instance.limits is LimitMechanism.CGROUP_V1 else None
-        assert usage.memory_limit_bytes == limit
+        assert instance.limits is LimitMechanism.RLIMIT
+        assert usage.memory_limit_bytes is None
         # Runyard restarted: the re-adopted instance is measured the same way, and its CPU time never goes back.
         again = await make().usage(spec.instance_id)
         assert again.cpu_seconds >= usage.cpu_seconds and again.memory_bytes >= 64 << 20

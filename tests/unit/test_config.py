@@ -34,6 +34,7 @@ def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
         ({"RUNYARD_REGION": "mars"}, "region"),
         ({"RUNYARD_ACCESS_KEY_ID": "AKIA"}, "together"),
         ({"RUNYARD_QUOTA_CONNECTIONS": "many"}, "expected an integer"),
+        ({"RUNYARD_RUNTIME": "kubernetes"}, "runtime must be one of auto/process/oci"),
     ],
 )
 def test_bad_values_are_refused(env: dict[str, str], message: str) -> None:

@@ -32,6 +32,13 @@ class InstanceNotFound(RuntimeBackendError):
     """The backend knows no instance by that id (never started, or stopped and forgotten)."""
 
 
+class RuntimeKind(enum.StrEnum):
+    """Which backend runs instances (`runyard serve --runtime`); OCI runs images, so code services need one built."""
+
+    PROCESS = "process"
+    OCI = "oci"
+
+
 class LimitMechanism(enum.StrEnum):
     """How an instance's CPU and memory limits were enforced."""
 
@@ -49,7 +56,11 @@ class InstanceStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InstanceSpec:
-    """One instance to run. `command` is the user's start command string, exactly as App Runner takes it."""
+    """One instance to run. `command` is the user's start command string, exactly as App Runner takes it.
+
+    `image` and `container_port` are for the OCI backend only (the process backend refuses an `image`): with an
+    image, `command` may be "" (the image's own ENTRYPOINT/CMD runs) and `working_dir` is ignored.
+    """
 
     instance_id: str
     working_dir: Path
@@ -59,13 +70,19 @@ class InstanceSpec:
     cpu_units: int  # 1024 units = one vCPU
     memory_mb: int
     log_path: Path  # stdout and stderr are appended here
+    image: str | None = None  # OCI backend: an image reference, pinned by digest where known
+    container_port: int | None = None  # OCI backend: the port the app listens on inside its container
 
     def validate(self) -> None:
         """Raise `RuntimeBackendError` unless every field is usable; names only, never values, in messages."""
         if not is_valid_instance_id(self.instance_id):
             raise RuntimeBackendError(f"Invalid instance id: {self.instance_id!r}")
-        if not self.command.strip():
+        if self.image is None and not self.command.strip():
             raise RuntimeBackendError("The start command is empty")
+        if self.image is not None and not self.image.strip():
+            raise RuntimeBackendError("The image reference is empty")
+        if self.container_port is not None and not 0 < self.container_port < 65536:
+            raise RuntimeBackendError(f"Invalid container port: {self.container_port}")
         if not self.port_env_names:
             raise RuntimeBackendError("At least one port environment variable name is required")
         for name in (*self.env, *self.port_env_names):

@@ -44,8 +44,10 @@ from runyard.runtime.base import (
     LimitMechanism,
     LogChunk,
     RuntimeBackendError,
+    RuntimeKind,
     is_valid_instance_id,
 )
+from runyard.runtime.logfile import read_lines
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +58,6 @@ _CFS_PERIOD_US = 100_000
 _MIB = 1024 * 1024
 _POLL_S = 0.05
 _KILL_WAIT_S = 5.0  # after SIGKILL only uninterruptible sleep can delay an exit
-_LOG_READ_MAX = 1 << 20
 _GONE_KEPT = 1024  # final states remembered for `inspect` after an instance is cleaned up
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -209,6 +210,8 @@ class _Record:
 
 
 class ProcessBackend:
+    kind = RuntimeKind.PROCESS
+
     def __init__(
         self,
         state_dir: Path,
@@ -226,6 +229,8 @@ class ProcessBackend:
     async def start(self, spec: InstanceSpec) -> Instance:
         spec.validate()
         instance_id = spec.instance_id
+        if spec.image is not None:
+            raise RuntimeBackendError(f"Instance {instance_id} names an image: the process runtime cannot run images")
         if self._record(instance_id) is not None:
             raise RuntimeBackendError(f"Instance {instance_id} already exists")
         if not spec.working_dir.is_dir():
@@ -313,7 +318,7 @@ class ProcessBackend:
             path = self._gone[instance_id][1]
         else:
             raise InstanceNotFound(f"No instance {instance_id}")
-        return await asyncio.to_thread(_read_lines, path, offset)
+        return await asyncio.to_thread(read_lines, path, offset)
 
     async def usage(self, instance_id: str) -> InstanceUsage:
         record = self._record(instance_id)
@@ -449,17 +454,3 @@ def _load(path: Path) -> _Record | None:
     except (OSError, ValueError, TypeError) as exc:
         _log.warning("ignoring unreadable instance record %s: %s", path, exc)
         return None
-
-
-def _read_lines(path: Path, offset: int) -> LogChunk:
-    try:
-        with open(path, "rb") as log:
-            log.seek(offset)
-            data = log.read(_LOG_READ_MAX)
-    except FileNotFoundError:
-        return LogChunk((), offset)
-    end = data.rfind(b"\n") + 1
-    if end == 0 and len(data) == _LOG_READ_MAX:  # one huge line: hand it over rather than stall the reader
-        end = len(data)
-    lines = data[:end].decode("utf-8", "replace").split("\n")
-    return LogChunk(tuple(lines[:-1] if lines[-1] == "" else lines), offset + end)
