@@ -1,5 +1,5 @@
 """CreateService's checks end to end: every invalid request gets its own error and stores nothing; image
-services (not runnable yet) are checked fully and then refused, naming what is missing; every operation
+services are checked fully and then refused on the process runtime, naming `--runtime oci`; every operation
 on a service that does not exist is ResourceNotFound. Running code services: test_code_services.py."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from botocore.config import Config
 from tests.support import RunyardProcess
 
 ACCOUNT = "000000000000"
-WORKLOADS_MISSING = "Runyard cannot run image-based services yet"
+# The session server runs the process runtime (no container API is reachable by default): images need `--runtime oci`.
+WORKLOADS_MISSING = "Image-based services (ImageRepository) run on the OCI runtime"
 ECR_PUBLIC_AUTO_DEPLOY = "App Runner doesn't support automatic deployments for an image in an ECR Public repository."
 
 

@@ -18,7 +18,6 @@ SUPPORTED = "supported"
 STATUSES = frozenset(
     {
         SUPPORTED,
-        "supported for code repositories; image repositories not yet",
         "InvalidRequestException (not yet)",
         "UnsupportedOperationException (not yet)",
         "InvalidAction (not implemented)",  # CloudWatch: no provider method; the endpoint answers InvalidAction
@@ -27,7 +26,7 @@ STATUSES = frozenset(
 # The provider stubs behind the operations that are not (fully) there yet.
 NOT_YET_STUBS = frozenset({"_not_yet", "_repository_links", "_sync_configurations"})
 # Implemented, with one part (named by its status) not there yet.
-PARTLY = frozenset({"CreateService"})
+PARTLY: frozenset[str] = frozenset()
 _SECTION = re.compile(r"^## .*\(`(?P<service>[a-z-]+)`", re.MULTILINE)
 _ROW = re.compile(r"^\| `(?P<operation>[A-Za-z]+)` \| (?P<status>[^|]+?) \|", re.MULTILINE)
 

@@ -22,8 +22,13 @@ from typing import Any
 import cbor2
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
+from runyard.source.registry import is_reference
+
 MAX_MESSAGE = 600  # ErrorMessage max length in both models
 _MAX_ECHO = 64  # how much of an offending value a validation message repeats
+# Shapes whose model pattern is widened for self-hosting: an ImageIdentifier may name any OCI registry (the model
+# admits ECR forms only), as a self-hoster's `127.0.0.1:5000/app:1`.
+_ALSO_ADMITTED: dict[str, Callable[[str], bool]] = {"ImageIdentifier": is_reference}
 
 
 class SerializationError(Exception):
@@ -144,7 +149,8 @@ class _Validator:
         if enum and value not in enum:
             self.fail(shape, value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = shape.metadata.get("pattern")
-        if pattern and not _pattern(pattern).fullmatch(value):
+        admitted = _ALSO_ADMITTED.get(shape.name)
+        if pattern and not _pattern(pattern).fullmatch(value) and not (admitted and admitted(value)):
             self.fail(shape, value, path, f"Member must satisfy regular expression pattern: {pattern}")
         return value
 

@@ -1,5 +1,6 @@
 """Automatic deployments (AutoDeploymentsEnabled): pushes reported by provider webhooks, or seen by polling the
-branch heads, become START_DEPLOYMENT operations.
+branch heads, become START_DEPLOYMENT operations. For an image service the same goes for its tag: a new digest
+reported by a registry notification, or seen by polling the tag's digest, is a push.
 
 A burst of pushes coalesces: only the newest commit per service is remembered, and a deployment starts when the
 service is RUNNING (a deployment builds the branch head, so it takes the newest commit). A paused service does
@@ -16,18 +17,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from runyard.control.context import Deps, Scope
-from runyard.control.model.service import OPERATION_IN_PROGRESS, RUNNING, Service
+from runyard.control.model.service import OPERATION_IN_PROGRESS, RUNNING, Service, tracked_version
 from runyard.control.services import Services
 from runyard.errors import RunyardError
 
 log = logging.getLogger(__name__)
 TICK = 1.0  # seconds between looks at the remembered pushes
-BranchHead = Callable[[Service], Awaitable[str]]
+BranchHead = Callable[[Service], Awaitable[str]]  # the branch's commit, or the image tag's digest
+TracksImage = Callable[[Service, str | None, str, str], bool]  # (service, registry, repository, tag)
 
 
 def auto_deploys(service: Service) -> bool:
-    """App Runner's default is on for a code repository."""
+    """App Runner's default is on for a code repository and a private (ECR) image, off for ECR Public."""
     source = service.spec.source
+    if source.image is not None:
+        return source.image.repository_type != "ECR_PUBLIC" and source.auto_deployments is not False
     return source.code is not None and source.auto_deployments is not False
 
 
@@ -47,6 +51,7 @@ class AutoDeployments:
         branch_head: BranchHead | None,
         poll_interval: float,
         pollable: Callable[[Service], bool] = lambda _: True,
+        tracks_image: TracksImage | None = None,
     ) -> None:
         self._deps = deps
         self._services = services
@@ -54,6 +59,7 @@ class AutoDeployments:
         self._branch_head = branch_head
         self._poll_interval = poll_interval
         self._pollable = pollable
+        self._tracks_image = tracks_image
         self._wanted: dict[str, Push] = {}  # service ARN -> the newest pushed commit not deployed yet
         self._attempted: dict[str, str] = {}  # service ARN -> the commit whose deployment was started last
         self._wake = asyncio.Event()
@@ -73,6 +79,19 @@ class AutoDeployments:
             and s.spec.source.code is not None
             and s.spec.source.code.branch == branch
             and same_repository(s.spec.source.code.repository_url)
+        ]
+
+    def tracking_image(self, registry: str | None, repository: str, tag: str) -> list[Service]:
+        """Live image services that auto-deploy `repository:tag` (of `registry`, when the notification names it)."""
+        if self._tracks_image is None:
+            return []
+        tracks = self._tracks_image
+        with self._deps.store.read() as uow:
+            services = uow.repo(Service).find(account=self._account)
+        return [
+            s
+            for s in services
+            if s.live and s.spec.source.image is not None and auto_deploys(s) and tracks(s, registry, repository, tag)
         ]
 
     def pushed(self, service: Service, commit_sha: str) -> None:
@@ -116,8 +135,7 @@ class AutoDeployments:
             except Exception as error:  # an unreachable or refusing server: the next round tries again
                 log.info("polling %s: %s", service.name, getattr(error, "message", type(error).__name__))
                 continue
-            assert service.revision is not None
-            if head != service.revision.commit_sha and self._attempted.get(service.arn) != head:
+            if head != tracked_version(service) and self._attempted.get(service.arn) != head:
                 self.pushed(service, head)
 
     async def deploy_wanted(self) -> None:
@@ -131,7 +149,7 @@ class AutoDeployments:
             if service.status != RUNNING:
                 self._wanted.pop(arn, None)  # paused (or failed): no automatic deployment
                 continue
-            if service.revision is not None and service.revision.commit_sha == push.commit_sha:
+            if tracked_version(service) == push.commit_sha:
                 self._wanted.pop(arn, None)
                 continue
             scope = Scope(service.account, service.region)
@@ -143,9 +161,8 @@ class AutoDeployments:
             self._attempted[arn] = push.commit_sha
             if self._wanted.get(arn) is push:
                 del self._wanted[arn]
-            log.info(
-                "automatic deployment of %s (commit %s): operation %s", service.name, push.commit_sha[:7], operation_id
-            )
+            version = push.commit_sha if ":" in push.commit_sha else f"commit {push.commit_sha[:7]}"
+            log.info("automatic deployment of %s (%s): operation %s", service.name, version, operation_id)
 
     def _pollable_services(self) -> list[Service]:
         with self._deps.store.read() as uow:

@@ -48,10 +48,6 @@ NOT_YET = (
     "Runyard cannot run {operation} yet: it arrives with custom domains (see docs/compatibility.md). "
     "Nothing was changed."
 )
-IMAGES_LATER = (
-    "Runyard cannot run image-based services yet: ImageRepository arrives with the container runtime "
-    "(see docs/compatibility.md). Nothing was changed."
-)
 URL_LABEL_LENGTH = 10
 
 
@@ -83,8 +79,6 @@ class Services:
         now = deps.clock.now()
         with deps.store.write() as uow:
             self.check_spec(uow, scope, spec, creating=True)
-            if spec.source.image is not None:
-                raise NotSupported(IMAGES_LATER)
             self._workloads.check_source(spec)
             services = uow.repo(Service).find(account=scope.account, region=None)
             live = [s for s in services if s.live and s.region == scope.region]

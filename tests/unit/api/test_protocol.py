@@ -115,6 +115,33 @@ def test_integer_range_and_type() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("identifier", "admitted"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest", True),  # the model's own pattern
+        ("public.ecr.aws/nginx/nginx:latest", True),
+        ("127.0.0.1:5000/app:1", True),  # a self-hoster's registry: admitted as a valid OCI reference
+        ("registry.example.com/team/app@sha256:" + "a" * 64, True),
+        ("not a reference", False),
+        ("127.0.0.1:5000/App:1", False),
+    ],
+)
+def test_image_identifier_is_the_models_pattern_or_an_oci_reference(identifier: str, admitted: bool) -> None:
+    params = {
+        "ServiceName": "image-svc",
+        "SourceConfiguration": {
+            "ImageRepository": {"ImageIdentifier": identifier, "ImageRepositoryType": "ECR"},
+        },
+    }
+    operation = MODEL.operation_model("CreateService")
+    if admitted:
+        parsed = protocol.parse_input(operation, params)
+        assert parsed["SourceConfiguration"]["ImageRepository"]["ImageIdentifier"] == identifier
+    else:
+        with pytest.raises(protocol.ValidationFailure, match="imageIdentifier"):
+            protocol.parse_input(operation, params)
+
+
 def test_all_problems_are_reported_and_sensitive_values_never_echoed() -> None:
     params = json.loads(json.dumps(CREATE_SERVICE))
     values = params["SourceConfiguration"]["CodeRepository"]["CodeConfiguration"]["CodeConfigurationValues"]

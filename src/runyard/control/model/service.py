@@ -34,17 +34,29 @@ SERVICE_TRANSITIONS = TransitionTable(
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """A deployed build: the immutable artifact plus how its instances start. Kept for resume and rollback."""
+    """A deployed build: the immutable artifact plus how its instances start. Kept for resume and rollback.
+
+    A code service's revision is its build artifact (`artifact_*`, from `commit_sha`); on the OCI runtime the
+    artifact is also packed into an image (`image`). An image service's revision is the image its tag pointed at
+    when the deployment started: `image` pinned by `image_digest`, `artifact_id` is that digest, no artifact path.
+    """
 
     artifact_id: str
     artifact_path: str
     commit_sha: str
-    command: str
+    command: str  # "" for an image service without a StartCommand: the image's own CMD runs
     port: int
     port_env_name: str | None = None
     env: tuple[tuple[str, str], ...] = ()  # the user's runtime environment variables
     runtime_env: tuple[tuple[str, str], ...] = ()  # what the managed runtime needs (PATH, LANG ...)
     runtime: str = ""
+    image: str | None = None  # the reference instances run, pinned by digest (`registry/repository@sha256:...`)
+    image_digest: str | None = None  # the digest of `image`
+
+    @property
+    def from_image(self) -> bool:
+        """An image service's revision: nothing was built here (no artifact directory)."""
+        return self.image is not None and not self.artifact_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +178,19 @@ class ServiceSpec:
     auto_scaling_configuration_arn: str | None = None
 
 
+def image_port(image: ImageSource) -> int:
+    """ImageConfiguration.Port: the port the app listens on inside its container (App Runner's default 8080)."""
+    return int(image.port) if image.port and image.port.isdigit() else 8080
+
+
+def tracked_version(service: Service) -> str | None:
+    """What automatic deployments compare: the deployed commit of a code service, the digest of an image service."""
+    revision = service.revision
+    if revision is None:
+        return None
+    return revision.image_digest if service.spec.source.image is not None else revision.commit_sha
+
+
 # -- instance sizes -----------------------------------------------------------------------------------
 
 _CPU_UNITS = {"0.25 vCPU": 256, "0.5 vCPU": 512, "1 vCPU": 1024, "2 vCPU": 2048, "4 vCPU": 4096}
@@ -247,6 +272,10 @@ def _merged_source(current: SourceSpec, new: SourceSpec) -> SourceSpec:
 
 def needs_build(current: ServiceSpec, new: ServiceSpec) -> bool:
     """Whether a new configuration changes what is built (else the deployed artifact runs with new settings)."""
+    old_image, image = current.source.image, new.source.image
+    if old_image is not None and image is not None:
+        # Another image (or registry type) is resolved and pulled again; run settings alone are a rerun.
+        return (old_image.identifier, old_image.repository_type) != (image.identifier, image.repository_type)
     old, code = current.source.code, new.source.code
     if old is None or code is None:
         return old is not code
@@ -259,6 +288,9 @@ def needs_build(current: ServiceSpec, new: ServiceSpec) -> bool:
 
 def rerun(revision: Revision, spec: ServiceSpec) -> Revision:
     """The deployed build with the run settings of `spec` (API configuration); a file's settings are the build's."""
+    image = spec.source.image
+    if image is not None and revision.from_image:
+        return replace(revision, command=image.start_command or "", port=image_port(image), env=image.env)
     code = spec.source.code
     if code is None or code.configuration_source != "API":
         return revision
