@@ -2,15 +2,17 @@
 
 Every git call runs in a throwaway environment (empty HOME, no system or global config, no prompts, no
 inherited GIT_* variables) with a timeout, so the host's git setup can neither leak credentials into
-a fetch nor hang a deployment. A private repository's credentials (from a connection) reach git only
-through a credential helper that reads them from git's own environment: never in a URL, an argument,
-a file or a log line.
+a fetch nor hang a deployment. A private repository's credentials (from a connection or a git credential)
+reach git only through a credential helper that reads them from git's own environment: never in a URL, an
+argument, a file or a log line. An SSH key is written, mode 0600, into a private temporary directory that
+exists only while one git command runs, and reaches ssh through GIT_SSH_COMMAND.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,7 +29,7 @@ from runyard.errors import RunyardError
 
 DEFAULT_TIMEOUT = 300.0
 Progress = Callable[[str], None]
-LocationKind = Literal["local", "file", "https", "http"]
+LocationKind = Literal["local", "file", "https", "http", "ssh"]
 
 # Applied to every call: the throwaway repository never needs background maintenance.
 _BASE_CONFIG: tuple[str, ...] = ("gc.auto=0", "maintenance.auto=false")
@@ -36,10 +38,12 @@ _PROXIES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
 _PASSTHROUGH_ENV = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", *_PROXIES, *(name.upper() for name in _PROXIES))
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")
 _SCP_LIKE = re.compile(r"^[^/:]+:")
+# git's scp-like syntax, `[user@]host:path`; what git would take as an option (a leading dash) is not a host.
+_SCP_URL = re.compile(r"^(?:[^@/:\s]+@)?[^@/:\s-][^@/:\s]*:[^\s]+$")
+_SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _CONNECTION_HINT = "private repositories need a connection (AuthenticationConfiguration.ConnectionArn)"
-_SUPPORTED = "use a public https:// URL, a file:// URL or an absolute local path"
-_SSH_HINT = "Runyard reads repositories over HTTPS: use the https:// URL (with a connection if it is private)"
+_SUPPORTED = "use an https:// URL, an SSH URL (ssh:// or user@host:path), a file:// URL or an absolute local path"
 
 
 class SourceError(RunyardError):
@@ -61,13 +65,47 @@ class GitCredentials:
         return f"GitCredentials(username={self.username!r}, password='***')"
 
 
+@dataclass(frozen=True, slots=True)
+class SshIdentity:
+    """A private key for git over SSH, and how the server's host key is checked.
+
+    `known_hosts` (the text of a known_hosts file) pins the host keys: StrictHostKeyChecking=yes. Without it the
+    first key seen is trusted and kept in `learned_hosts` (StrictHostKeyChecking=accept-new), so a later change
+    of the server's key is refused.
+    """
+
+    private_key: str
+    learned_hosts: Path
+    known_hosts: str | None = None
+
+    def __repr__(self) -> str:
+        return f"SshIdentity(private_key='***', learned_hosts={str(self.learned_hosts)!r}, pinned={self.pinned})"
+
+    @property
+    def pinned(self) -> bool:
+        return self.known_hosts is not None
+
+
+Credentials = GitCredentials | SshIdentity
+
+
 # The helper answers `get` from variables only git and its children see; `credential.helper=` first
 # drops any helper configured elsewhere. Config from the environment keeps it out of argv too.
 _HELPER = (
     '!f() { test "$1" = get && '
     'printf "username=%s\\npassword=%s\\n" "$RUNYARD_GIT_USERNAME" "$RUNYARD_GIT_PASSWORD"; }; f'
 )
-_AUTH_FAILURES = ("Authentication failed", "could not read Username", "could not read Password", "HTTP 401", "HTTP 403")
+_AUTH_FAILURES = (
+    "Authentication failed",
+    "could not read Username",
+    "could not read Password",
+    "HTTP 401",
+    "HTTP 403",
+    "Permission denied (publickey",
+)
+_HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
+# ssh says why it could not connect without git's prefixes ("user@host: Permission denied (publickey)."): kept too.
+_SSH_FAILURES = (*_HOST_KEY_FAILURES, "Permission denied (publickey")
 
 
 class _GitFailed(SourceError):
@@ -112,8 +150,10 @@ def classify_repository_url(url: str) -> RepositoryLocation:
     if "://" not in url:
         if url.startswith("/"):
             return RepositoryLocation(_existing_directory(url, url), "local")
+        if _SCP_URL.match(url) and not url.startswith("-"):
+            return RepositoryLocation(url, "ssh")
         if _SCP_LIKE.match(url):
-            raise SourceError(f"{url} is an SSH URL; {_SSH_HINT}")
+            raise SourceError(f"{url} is not a valid SSH URL (`user@host:path`)")
         raise SourceError(f"{url} is a relative path; {_SUPPORTED}")
     try:
         parts = urlsplit(url)
@@ -121,8 +161,12 @@ def classify_repository_url(url: str) -> RepositoryLocation:
     except ValueError:
         raise SourceError(f"{redact(url)} is not a valid URL") from None
     scheme = parts.scheme.lower()
-    if scheme in ("ssh", "git+ssh", "ssh+git"):
-        raise SourceError(f"{redact(url)} is an SSH URL; {_SSH_HINT}")
+    if scheme in _SSH_SCHEMES:
+        # The user name is part of an SSH address (git@, root@); a password in it is a credential.
+        if parts.password is not None or not parts.hostname or url.split("://", 1)[1].startswith("-"):
+            problem = "contains a password" if parts.password is not None else "has no valid host name"
+            raise SourceError(f"{redact(url)} {problem}; an SSH key is given with `runyard git-credentials add`")
+        return RepositoryLocation(url, "ssh")
     if "@" in parts.netloc:
         raise SourceError(
             f"{redact(url)} contains credentials; Runyard never keeps credentials in URLs: "
@@ -152,7 +196,7 @@ def resolve_branch(
     location: RepositoryLocation,
     branch: str,
     *,
-    credentials: GitCredentials | None = None,
+    credentials: Credentials | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> str:
     """The commit SHA that `branch` points at, read with `git ls-remote` (local and remote alike)."""
@@ -181,7 +225,7 @@ def fetch(
     *,
     source_directory: str | None,
     on_progress: Progress | None = None,
-    credentials: GitCredentials | None = None,
+    credentials: Credentials | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> FetchedSource:
     """Check out exactly `commit_sha` into the empty directory `dest`; return where the application is.
@@ -244,6 +288,11 @@ def _fetch_commit(
 
 
 def _read_error(location: RepositoryLocation, error: _GitFailed) -> SourceError:
+    if any(marker in error.detail for marker in _HOST_KEY_FAILURES):
+        return SourceError(
+            f"cannot read repository {location.url}: the server's SSH host key is not the one known for it "
+            "(Host key verification failed)"
+        )
     if any(marker in error.detail for marker in _AUTH_FAILURES):
         return AuthenticationFailed(f"cannot read repository {location.url}: the server refused the credentials")
     return SourceError(f"cannot read repository {location.url}: {error.detail}")
@@ -286,10 +335,14 @@ class _Git:
     home: Path
     timeout: float
     config: tuple[str, ...]
-    credentials: GitCredentials | None = None
+    credentials: Credentials | None = None
 
     def __call__(self, *args: str, on_progress: Progress | None = None) -> str:
         """Run git with `args`; return stdout. Error output is streamed line by line to `on_progress`."""
+        with _ssh_environment(self.credentials) as ssh_env:
+            return self._run(args, {**self._environment(), **ssh_env}, on_progress)
+
+    def _run(self, args: tuple[str, ...], env: dict[str, str], on_progress: Progress | None) -> str:
         config = [arg for item in (*_BASE_CONFIG, *self.config) for arg in ("-c", item)]
         try:
             process = subprocess.Popen(
@@ -297,7 +350,7 @@ class _Git:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self._environment(),
+                env=env,
                 start_new_session=True,  # so a timeout can end git's helpers (remote-https, upload-pack) too
             )
         except FileNotFoundError:
@@ -325,7 +378,7 @@ class _Git:
             process.stdout.close()
             process.stderr.close()
         if code != 0:
-            errors = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-3:]
+            errors = [line for line in lines if _is_error(line)] or lines[-3:]
             detail = "; ".join(errors) or f"exit status {code}"
             raise _GitFailed(f"git {_subcommand(args)} failed: {detail}", detail)
         return b"".join(stdout).decode("utf-8", "replace")
@@ -341,7 +394,7 @@ class _Git:
             GIT_TERMINAL_PROMPT="0",
             LC_ALL="C",  # stable, parseable messages
         )
-        if self.credentials is not None:
+        if isinstance(self.credentials, GitCredentials):
             env.update(
                 GIT_CONFIG_COUNT="2",
                 GIT_CONFIG_KEY_0="credential.helper",
@@ -352,6 +405,47 @@ class _Git:
                 RUNYARD_GIT_PASSWORD=self.credentials.password,
             )
         return env
+
+
+def ssh_command(key_file: Path, known_hosts_file: Path, *, pinned: bool) -> str:
+    """GIT_SSH_COMMAND for one identity: that key only, no prompts, host keys checked against `known_hosts_file`.
+
+    `-F /dev/null` keeps the host's ssh configuration out, as git's own configuration is kept out; the global
+    known_hosts too, so only the credential's host keys count.
+    """
+    options = {
+        "IdentitiesOnly": "yes",
+        "BatchMode": "yes",
+        "UserKnownHostsFile": str(known_hosts_file),
+        "GlobalKnownHostsFile": os.devnull,
+        "StrictHostKeyChecking": "yes" if pinned else "accept-new",
+        "ConnectTimeout": "30",
+    }
+    words = ["ssh", "-F", os.devnull, "-i", str(key_file)]
+    for name, value in options.items():
+        words += ["-o", f"{name}={value}"]
+    return " ".join(shlex.quote(word) for word in words)  # git runs it through the shell
+
+
+@contextmanager
+def _ssh_environment(credentials: Credentials | None) -> Iterator[dict[str, str]]:
+    """GIT_SSH_COMMAND for an SshIdentity, with its key in a private directory removed when the command is done."""
+    if not isinstance(credentials, SshIdentity):
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="runyard-ssh-") as tmp:  # mode 0700
+        key_file = Path(tmp) / "key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(credentials.private_key.strip() + "\n")  # ssh refuses a key without its final newline
+        if credentials.known_hosts is not None:
+            known_hosts = Path(tmp) / "known_hosts"
+            known_hosts.write_text(credentials.known_hosts.strip() + "\n")
+        else:
+            known_hosts = credentials.learned_hosts
+            known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        command = ssh_command(key_file, known_hosts, pinned=credentials.pinned)
+        yield {"GIT_SSH_COMMAND": command, "GIT_SSH_VARIANT": "ssh"}
 
 
 def _read_lines(stream: IO[bytes], lines: list[str], on_progress: Progress | None) -> None:
@@ -370,6 +464,10 @@ def _emit(raw: bytes, lines: list[str], on_progress: Progress | None) -> None:
         lines.append(line)
         if on_progress:
             on_progress(line)
+
+
+def _is_error(line: str) -> bool:
+    return line.startswith(("fatal:", "error:")) or any(marker in line for marker in _SSH_FAILURES)
 
 
 def _subcommand(args: tuple[str, ...]) -> str:

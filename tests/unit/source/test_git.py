@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from runyard.source.git import (
     FetchedSource,
     RepositoryLocation,
     SourceError,
+    SshIdentity,
     classify_repository_url,
     fetch,
     resolve_branch,
@@ -98,9 +100,10 @@ def test_classify_accepts_what_needs_no_connection(monorepo: Monorepo) -> None:
     [
         ("", "empty"),
         ("   ", "empty"),
-        ("git@github.com:org/repo.git", "use the https:// URL"),
-        ("ssh://git@github.com/org/repo.git", "use the https:// URL"),
-        ("git+ssh://github.com/org/repo.git", "SSH URL"),
+        ("ssh:///org/repo.git", "has no valid host name"),
+        ("ssh://-oProxyCommand=x/repo.git", "has no valid host name"),
+        ("-oProxyCommand=x@host:repo.git", "not a valid SSH URL"),
+        ("host:", "not a valid SSH URL"),
         ("git://github.com/org/repo.git", "unsupported URL scheme 'git'"),
         ("ftp://example.com/repo", "unsupported URL scheme 'ftp'"),
         ("relative/repo", "relative path"),
@@ -117,6 +120,60 @@ def test_classify_accepts_what_needs_no_connection(monorepo: Monorepo) -> None:
 def test_classify_refuses_with_an_actionable_message(url: str, expected: str) -> None:
     with pytest.raises(SourceError, match=expected):
         classify_repository_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@github.com:org/repo.git",
+        "ssh://git@github.com/org/repo.git",
+        "ssh://root@127.0.0.1:2222/srv/repo.git",
+        "git+ssh://github.com/org/repo.git",
+        "git.internal:team/app.git",
+    ],
+)
+def test_classify_accepts_ssh_urls(url: str) -> None:
+    location = classify_repository_url(url)
+    assert location == RepositoryLocation(url, "ssh")
+    assert not location.is_local
+
+
+def test_ssh_command_uses_only_the_given_key_and_checks_host_keys(tmp_path: Path) -> None:
+    key, hosts = tmp_path / "it's key", tmp_path / "known hosts"
+    pinned = shlex.split(git.ssh_command(key, hosts, pinned=True))
+    assert pinned[:5] == ["ssh", "-F", os.devnull, "-i", str(key)]
+    options = dict(value.split("=", 1) for flag, value in zip(pinned[5::2], pinned[6::2], strict=True) if flag == "-o")
+    assert options["IdentitiesOnly"] == "yes"
+    assert options["BatchMode"] == "yes"
+    assert options["UserKnownHostsFile"] == str(hosts)
+    assert options["GlobalKnownHostsFile"] == os.devnull
+    assert options["StrictHostKeyChecking"] == "yes"
+    learned = shlex.split(git.ssh_command(key, hosts, pinned=False))
+    assert "StrictHostKeyChecking=accept-new" in learned
+
+
+def test_ssh_key_lives_only_while_one_git_command_runs(tmp_path: Path) -> None:
+    identity = SshIdentity(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----", tmp_path / "kh"
+    )
+    assert "BEGIN" not in repr(identity)
+    with git._ssh_environment(identity) as env:
+        words = shlex.split(env["GIT_SSH_COMMAND"])
+        key = Path(words[words.index("-i") + 1])
+        assert key.read_text().endswith("-----END OPENSSH PRIVATE KEY-----\n")
+        assert key.stat().st_mode & 0o777 == 0o600
+        assert key.parent.stat().st_mode & 0o777 == 0o700
+        assert f"UserKnownHostsFile={tmp_path / 'kh'}" in words
+    assert not key.parent.exists()
+    pinned = SshIdentity("key", tmp_path / "kh", known_hosts="[127.0.0.1]:22 ssh-ed25519 AAAA")
+    with git._ssh_environment(pinned) as env:
+        words = shlex.split(env["GIT_SSH_COMMAND"])
+        hosts = Path(next(w for w in words if w.startswith("UserKnownHostsFile=")).split("=", 1)[1])
+        assert hosts.read_text() == "[127.0.0.1]:22 ssh-ed25519 AAAA\n"
+        assert "StrictHostKeyChecking=yes" in words
+    assert not hosts.exists()
+    with git._ssh_environment(git.GitCredentials("u", "p")) as env:
+        assert env == {}
 
 
 def test_classify_refuses_a_file_as_repository(tmp_path: Path) -> None:
