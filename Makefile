@@ -4,7 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # chromium: Debian's browser, driven headless by Playwright in the console's browser tests (tests/browser).
-APT_PACKAGES := git ca-certificates haproxy chromium
+# openssh-server: a real sshd for the tests of git over SSH with `runyard git-credentials` (tests/e2e).
+# podman runc busybox-static uidmap slirp4netns: the OCI runtime (`--runtime oci`; Runyard writes podman's
+# containers.conf itself) and its test images; docker-registry skopeo: the local image registry.
+APT_PACKAGES := git ca-certificates haproxy chromium openssh-server \
+  podman runc busybox-static uidmap slirp4netns docker-registry skopeo
 ARGS ?=
 LINT_PATHS := src tests $(wildcard bench)
 

@@ -48,7 +48,9 @@ class RunyardProcess:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "AWS_"))}
-        env.update(RUNYARD_ACCESS_KEY_ID=ACCESS_KEY, RUNYARD_SECRET_ACCESS_KEY=SECRET_KEY, **self.extra_env)
+        # The process runtime unless a test asks for OCI: `auto` would pick OCI wherever a container API runs.
+        env.update(RUNYARD_ACCESS_KEY_ID=ACCESS_KEY, RUNYARD_SECRET_ACCESS_KEY=SECRET_KEY, RUNYARD_RUNTIME="process")
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 30.0) -> RunyardProcess:

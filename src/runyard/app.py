@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,16 +20,20 @@ from runyard import __version__
 from runyard.api.apprunner import AppRunnerProvider
 from runyard.api.cloudwatch import CloudWatchProvider
 from runyard.api.codeconnections import CodeConnectionsProvider
+from runyard.api.git_credentials import GitCredentialEndpoints
 from runyard.api.git_remote import GitRemote
 from runyard.api.handshake import ConnectionExtensions
 from runyard.api.models import APPRUNNER, CLOUDWATCH, CODECONNECTIONS, CODESTAR_CONNECTIONS
+from runyard.api.registry_webhooks import PATH as NOTIFICATIONS_PATH
+from runyard.api.registry_webhooks import RegistryNotifications
 from runyard.api.server import ApiEndpoint
 from runyard.api.webhooks import PushWebhooks
 from runyard.autoscale.scaler import Scaler
+from runyard.build.images import EngineImages
 from runyard.build.pipeline import Builder
 from runyard.build.runtimes import detect_toolchains
 from runyard.clock import Clock, SystemClock
-from runyard.config import Settings
+from runyard.config import Settings, SettingsError
 from runyard.console.app import console_app, console_entry, root_credentials_check
 from runyard.console.handshake import handshake_routes
 from runyard.console.session import load_or_create_key
@@ -35,6 +41,7 @@ from runyard.console.web import Console
 from runyard.control.autodeploy import AutoDeployments
 from runyard.control.context import Deps, Scope
 from runyard.control.credentials import PeriodicCheck
+from runyard.control.git_credentials import GitCredentials
 from runyard.control.model.service import (
     CREATE_FAILED,
     DELETE_FAILED,
@@ -53,15 +60,26 @@ from runyard.observe.events import EventBus
 from runyard.observe.logs import LogStore
 from runyard.observe.metrics import Metrics, Retention
 from runyard.observe.service_logs import ServiceLogBook
+from runyard.runtime.base import RuntimeKind
+from runyard.runtime.oci import OciBackend
+from runyard.runtime.podman_service import ContainerApi, PodmanService, find_container_api
 from runyard.runtime.process import ProcessBackend
 from runyard.secrets import SecretBox
 from runyard.source.hosted import HostedRepositories
+from runyard.source.image_locations import (
+    ImageLocations,
+    RegistryConfigError,
+    load_registry_credentials,
+    parse_registry_list,
+)
+from runyard.source.local_registry import LocalRegistry
 from runyard.source.providers import ProviderDirectory
 from runyard.source.providers.access import ProviderAccess
+from runyard.source.registry import RegistryClient
 from runyard.store.database import Database
 from runyard.store.metrics import SqlMetricStore
 from runyard.workloads.fleet import Fleet, FleetSettings
-from runyard.workloads.local import LocalWorkloads
+from runyard.workloads.local import LocalWorkloads, OciImages
 from runyard.workloads.metrics_collector import CollectorSettings, MetricsCollector
 from runyard.workloads.scaling import FleetScaling, ScalingTuning
 
@@ -126,6 +144,10 @@ class Runyard:
     autodeploy: AutoDeployments  # provider webhooks and branch polling -> START_DEPLOYMENT
     providers: ProviderAccess  # the git providers behind connections (OAuth, webhooks)
     credential_checks: PeriodicCheck  # connections whose credential the provider now refuses -> ERROR
+    git_credentials: GitCredentials  # any git server over HTTPS or SSH, by URL prefix (a Runyard extension)
+    runtime_kind: RuntimeKind = RuntimeKind.PROCESS  # where instances run (`--runtime`, resolved)
+    container_api: ContainerApi | None = None  # the OCI runtime's engine (closed, and podman stopped, at stop)
+    local_registry: LocalRegistry | None = None  # the OCI runtime's image registry (started and stopped with us)
 
     def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,6 +159,8 @@ class Runyard:
         await self.events.start()
         await self.dataplane.start(on_restart=self.control.engine.restore_running)
         await self.collector.start()  # right after HAProxy started: its counters start from zero
+        if self.local_registry is not None:  # before the engine: deployments resume pulling from it
+            await asyncio.to_thread(self.local_registry.start)
         await self.control.engine.start()
         self.scaler.start()
         self.autodeploy.start()
@@ -148,8 +172,12 @@ class Runyard:
         await self.collector.stop()  # the last interval is stored while instances and HAProxy still run
         await self.scaler.stop()
         await self.control.engine.stop()
+        if self.local_registry is not None:
+            await asyncio.to_thread(self.local_registry.stop)
         await self.dataplane.stop()
         await self.events.stop()
+        if self.container_api is not None:  # ends log streams; stops the podman service if Runyard started it
+            await asyncio.to_thread(self.container_api.close)
 
     def stop(self) -> None:
         self.database.close()
@@ -172,7 +200,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
     events = EventBus(
         store=database, logs=log_store, clock=clock, ids=ids, account=settings.account_id, secrets=secret_box
     )
-    runtime_backend = ProcessBackend(data_dir / "runtime")
+    runtime_backend, container_api = _runtime_backend(settings)
+    oci_images, local_registry = _oci_images(settings, container_api, secret_box)
     fleet = Fleet(
         backend=runtime_backend,
         router=haproxy.runtime(),
@@ -200,6 +229,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         account=settings.account_id,
         sources_dir=data_dir / "sources",
         providers=providers,
+        known_hosts_dir=data_dir / "git-known-hosts",
+        oci=oci_images,
     )
     control = ControlPlane(
         deps,
@@ -213,6 +244,8 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
         sealer=secret_box,
     )
     workloads.bind_connections(control.connections)
+    git_credentials = GitCredentials(deps, secret_box, forget_host_keys=workloads.forget_host_keys)
+    workloads.bind_git_credentials(git_credentials)
     scaling = FleetScaling(
         fleet=fleet,
         router=haproxy.runtime(),
@@ -254,6 +287,7 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
             branch_head=workloads.branch_head,
             poll_interval=settings.source_poll_interval,
             pollable=workloads.pollable,
+            tracks_image=workloads.tracks_image,
         ),
         providers=providers,
         credential_checks=PeriodicCheck(
@@ -261,7 +295,71 @@ def build(settings: Settings, *, clock: Clock | None = None, ids: IdSource | Non
             settings.connection_check_interval,
             name="the connection credential check",
         ),
+        git_credentials=git_credentials,
+        runtime_kind=runtime_backend.kind,
+        container_api=container_api,
+        local_registry=local_registry,
     )
+
+
+def _runtime_backend(settings: Settings) -> tuple[ProcessBackend | OciBackend, ContainerApi | None]:
+    """`--runtime`: process; oci (podman's service started on first use when no engine answers); auto: oci only
+    when a container API is already reachable, else process."""
+    data_dir = settings.data_dir
+    endpoint = None if settings.runtime == "process" else find_container_api()
+    if settings.runtime == "process" or (settings.runtime == "auto" and endpoint is None):
+        log.info("runtime: processes (--runtime %s)", settings.runtime)
+        return ProcessBackend(data_dir / "runtime"), None
+    log.info("runtime: OCI containers through %s", endpoint or "podman's API service, started on first use")
+    api = ContainerApi(endpoint, service=None if endpoint else PodmanService(data_dir / "podman"))
+    insecure = [name.strip() for name in settings.insecure_registries.split(",") if name.strip()]
+    if settings.local_registry_port:  # Runyard's own registry speaks plain HTTP on loopback (see _oci_images)
+        insecure.append(f"127.0.0.1:{settings.local_registry_port}")
+    owner = str(data_dir.resolve())
+    return OciBackend(api, data_dir / "containers", owner=owner, insecure_registries=insecure), api
+
+
+def _oci_images(
+    settings: Settings, api: ContainerApi | None, box: SecretBox
+) -> tuple[OciImages | None, LocalRegistry | None]:
+    """Image services and packed code services: only on the OCI runtime, with Runyard's own registry."""
+    if api is None:
+        return None, None
+    api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    registry = LocalRegistry(
+        settings.data_dir / "registry",
+        port=settings.local_registry_port or _free_port(),
+        notify_url=f"http://{api_host}:{settings.port}{NOTIFICATIONS_PATH}",
+    )
+    try:
+        credentials = (
+            load_registry_credentials(Path(settings.registry_credentials).expanduser(), box)
+            if settings.registry_credentials
+            else {}
+        )
+    except RegistryConfigError as error:
+        raise SettingsError(str(error)) from None
+    insecure = parse_registry_list(settings.insecure_registries)
+    locations = ImageLocations(
+        local_registry=registry.address,
+        ecr_registry=settings.ecr_registry,
+        ecr_public_mirror=settings.ecr_public_mirror,
+        insecure=insecure,
+        credentials=credentials,
+    )
+    images = OciImages(
+        engine=EngineImages(api.client),
+        registry=RegistryClient(insecure=insecure | {registry.address}),
+        locations=locations,
+        base_images={"python": settings.base_image_python, "nodejs": settings.base_image_nodejs},
+    )
+    return images, registry
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 _HOST_STATES = {
@@ -309,6 +407,14 @@ def _console(runyard: Runyard) -> Starlette:
         check_credentials=root_credentials_check(credentials.access_key_id, credentials.secret_access_key),
     )
     return console_app(console, session_key=load_or_create_key(settings.data_dir), extra_routes=handshake_routes())
+
+
+def _notification_tokens(runyard: Runyard) -> list[str]:
+    """Who may report registry pushes: Runyard's own registry, and registries given the configured token."""
+    tokens = [runyard.settings.registry_notification_token]
+    if runyard.local_registry is not None:
+        tokens.append(runyard.local_registry.notification_token)
+    return [token for token in tokens if token]
 
 
 def asgi_app(runyard: Runyard) -> Starlette:
@@ -361,7 +467,11 @@ def asgi_app(runyard: Runyard) -> Starlette:
             *ConnectionExtensions(
                 runyard.control, secrets=lambda: secrets, account_id=runyard.settings.account_id
             ).routes(),
+            *GitCredentialEndpoints(
+                runyard.git_credentials, secrets=lambda: secrets, account_id=runyard.settings.account_id
+            ).routes(),
             *PushWebhooks(runyard.providers.directory, runyard.autodeploy).routes(),
+            *RegistryNotifications(runyard.autodeploy, lambda: _notification_tokens(runyard)).routes(),
             *GitRemote(
                 HostedRepositories(runyard.settings.data_dir / "git"), runyard.autodeploy, lambda: secrets
             ).routes(),

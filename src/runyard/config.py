@@ -60,6 +60,23 @@ class Settings:
     haproxy_binary: str = "haproxy"
     start_timeout: float = 300.0  # seconds a new instance has to pass its health check
     stop_grace: float = 10.0  # seconds between SIGTERM and SIGKILL when an instance stops
+    # Where instances run: "process" (child processes), "oci" (containers through the Docker-compatible API of
+    # podman or dockerd; Runyard starts podman's service when none runs) or "auto" (oci when a container API is
+    # already reachable, else process).
+    runtime: str = "auto"
+    # Images (OCI runtime; docs/runtime.md "Images"). Runyard's own registry (Debian's docker-registry) listens on
+    # 127.0.0.1:<local_registry_port> (0: any free port); private ECR identifiers map to it unless ecr_registry
+    # names another registry; public.ecr.aws is pulled from ecr_public_mirror when set.
+    local_registry_port: int = 9500
+    ecr_registry: str = ""
+    ecr_public_mirror: str = ""
+    insecure_registries: str = ""  # host[:port] names spoken to over plain HTTP, separated by commas
+    registry_credentials: str = ""  # path of a TOML file of [[registry]] credentials (empty: none)
+    registry_notification_token: str = ""  # the Bearer token other registries send to /registry/notifications
+    # The base images code services are packed into (`runyard images bootstrap` makes them from this host's
+    # interpreters, so the artifacts built here run unchanged inside).
+    base_image_python: str = "localhost/runyard/base-python:host"
+    base_image_nodejs: str = "localhost/runyard/base-nodejs:host"
     deleted_service_retention: float = 3600.0  # seconds a DELETED service stays describable
     # Auto scaling (Knative KPA knobs App Runner does not expose): seconds between samples of each service's
     # concurrency, the stable window averaged over (the panic window is a tenth of it), and how long a lower
@@ -106,10 +123,12 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("port", "http_port", "https_port", "activator_port"):
+        for name in ("port", "http_port", "https_port", "activator_port", "local_registry_port"):
             value = getattr(self, name)
             if not 0 <= value <= 65535:
                 raise SettingsError(f"{name} must be a port number, got {value}")
+        if self.runtime not in {"auto", "process", "oci"}:
+            raise SettingsError(f"runtime must be one of auto/process/oci, got {self.runtime!r}")
         if self.log_level not in {"critical", "error", "warning", "info", "debug"}:
             raise SettingsError(f"log_level must be one of critical/error/warning/info/debug, got {self.log_level!r}")
         for name in ("autoscale_interval", "autoscale_stable_window", "max_queue"):

@@ -7,7 +7,7 @@ After a push it sends each flavour's push webhook to the hooks registered for th
     GitHub     GET /user  GET /api/v3/user   /login/oauth/authorize  POST /login/oauth/access_token
     GitLab     GET /api/v4/user              /oauth/authorize        POST /oauth/token
     Bitbucket  GET /2.0/user                 /site/oauth2/authorize  POST /site/oauth2/access_token
-    git        /<owner>/<name>.git/...       (basic auth: any user name, a live token as the password)
+    git        /<owner>/<name>.git/...       (basic auth: any user name and a live token, or a user's password)
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class Forge:
     signed_in: str = "octocat"  # the user who "approves" OAuth authorize requests
     tokens: dict[str, str] = field(default_factory=dict)  # token -> login
     revoked: set[str] = field(default_factory=set)
+    passwords: dict[str, str] = field(default_factory=dict)  # user -> password: a plain git server's basic auth
     clients: dict[str, OAuthClient] = field(default_factory=dict)
     codes: dict[str, PendingCode] = field(default_factory=dict)
     hooks: dict[str, list[Hook]] = field(default_factory=dict)  # "owner/name" -> hooks
@@ -278,8 +279,10 @@ class Forge:
         header = request.headers.get("authorization", "")
         login = None
         if header.lower().startswith("basic "):
-            _, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
             login = self._login(password)
+            if user in self.passwords and hmac.compare_digest(self.passwords[user], password):
+                login = user
         if login is None:
             return Response("authentication required\n", 401, headers={"WWW-Authenticate": 'Basic realm="forge"'})
         repo = match.group("repo")

@@ -13,6 +13,8 @@ import uvicorn
 from runyard import __version__
 from runyard.cli.connections import connections
 from runyard.cli.events import events
+from runyard.cli.git_credentials import git_credentials
+from runyard.cli.images import images
 from runyard.cli.logs import logs
 from runyard.cli.metrics import metrics
 from runyard.config import Settings, SettingsError, load_settings
@@ -55,6 +57,12 @@ def cli() -> None:
 @click.option("--region", help="Default region [us-east-1].")
 @click.option("--account-id", help="The account id of every resource [000000000000].")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "process", "oci"]),
+    help="Where instances run: child processes, or OCI containers through podman/dockerd [auto: oci when a "
+    "container API is reachable, else process].",
+)
 def serve(config_file: Path | None, **flags: Any) -> None:
     """Start Runyard: the App Runner and CodeConnections APIs on one endpoint."""
     from runyard.app import asgi_app, build
@@ -104,6 +112,8 @@ def credentials(config_file: Path | None, shell: bool, **flags: Any) -> None:
 cli.add_command(logs)
 cli.add_command(events)
 cli.add_command(connections)
+cli.add_command(git_credentials)
+cli.add_command(images)
 cli.add_command(metrics)
 
 

@@ -155,6 +155,7 @@ class PodmanService:
             self._process = subprocess.Popen(
                 [self.binary, "system", "service", "--time=0", self.base_url],
                 env=self.environment(),
+                cwd=self.directory,  # conmon writes files (an `oom` marker) into its working directory
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -176,6 +176,8 @@ class Fleet:
             log_path=self._logs.raw_path(
                 application_log_group(service.name, service.service_id), instance_stream(instance_id)
             ),
+            image=revision.image,  # set when instances run in containers (OCI runtime)
+            container_port=revision.port if revision.image is not None else None,
         )
         return await self._backend.start(spec)
 
