@@ -7,27 +7,14 @@ is read from a file (or stdin with `-`): it never appears in the process argumen
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from runyard.api.handshake import HANDSHAKE_PATH, HOST_SETUP_PATH
-from runyard.config import Settings, SettingsError, load_settings
-from runyard.credentials import read_existing
-
-
-def _settings(flags: dict[str, Any], config_file: Path | None) -> Settings:
-    try:
-        return load_settings(flags={k: v for k, v in flags.items() if v is not None}, config_file=config_file)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+from runyard.cli.common import call_runyard, settings_from
 
 
 def _options(command: Any) -> Any:
@@ -46,34 +33,6 @@ def _options(command: Any) -> Any:
         type=click.Path(path_type=Path, file_okay=False),
         help="Where Runyard keeps everything (for its root credentials) [~/.runyard].",
     )(command)
-
-
-def _call(
-    settings: Settings, region: str | None, endpoint_url: str | None, path: str, document: dict[str, str]
-) -> dict[str, Any]:
-    found = read_existing(settings)
-    if found is None:
-        raise click.ClickException(
-            f"no root credentials: set RUNYARD_ACCESS_KEY_ID and RUNYARD_SECRET_ACCESS_KEY, "
-            f"or start `runyard serve` once with --data-dir {settings.data_dir}"
-        )
-    url = (endpoint_url or f"http://{settings.host}:{settings.port}").rstrip("/") + path
-    body = json.dumps(document).encode()
-    request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
-    SigV4Auth(
-        Credentials(found.access_key_id, found.secret_access_key), "apprunner", region or settings.region
-    ).add_auth(request)
-    try:
-        response = httpx.post(url, content=body, headers=dict(request.headers.items()), timeout=60)
-    except httpx.HTTPError as error:
-        raise click.ClickException(f"cannot reach Runyard at {url}: {error}") from None
-    try:
-        answer = response.json()
-    except ValueError:
-        raise click.ClickException(f"Runyard answered HTTP {response.status_code} without JSON") from None
-    if response.status_code != 200:
-        raise click.ClickException(f"{answer.get('__type', response.status_code)}: {answer.get('Message', '')}")
-    return dict(answer)
 
 
 @click.group()
@@ -99,7 +58,7 @@ def complete_handshake(
     **flags: Any,
 ) -> None:
     """Verify an access token with the provider and make CONNECTION (a name or an ARN) AVAILABLE."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     try:
         token = sys.stdin.read() if token_file == "-" else Path(token_file).read_text()
     except OSError as error:
@@ -107,7 +66,7 @@ def complete_handshake(
     token = token.strip()
     if not token:
         raise click.ClickException("the token file is empty")
-    answer = _call(settings, region, endpoint_url, HANDSHAKE_PATH, {"Connection": connection, "Token": token})
+    answer = call_runyard(settings, region, endpoint_url, HANDSHAKE_PATH, {"Connection": connection, "Token": token})
     click.echo(
         f"{answer['ConnectionName']} is {answer['Status']} "
         f"({answer['ProviderType']} account {answer.get('ProviderAccount')}): {answer['ConnectionArn']}"
@@ -121,6 +80,6 @@ def set_up_host(
     host_arn: str, region: str | None, endpoint_url: str | None, config_file: Path | None, **flags: Any
 ) -> None:
     """Check that a host's ProviderEndpoint answers as its provider and make the host AVAILABLE."""
-    settings = _settings(flags, config_file)
-    answer = _call(settings, region, endpoint_url, HOST_SETUP_PATH, {"HostArn": host_arn})
+    settings = settings_from(flags, config_file)
+    answer = call_runyard(settings, region, endpoint_url, HOST_SETUP_PATH, {"HostArn": host_arn})
     click.echo(f"{answer['Name']} is {answer['Status']}: {answer['HostArn']}")

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 import click
 
+from runyard.cli.common import settings_from
 from runyard.clock import SystemClock
-from runyard.config import Settings, SettingsError, load_settings
+from runyard.config import Settings
 from runyard.control.ports import Store
 from runyard.observe.events import (
     OPERATION_STATUS_CHANGE,
@@ -49,13 +50,6 @@ def _common(command: F) -> F:
         type=click.Path(path_type=Path, file_okay=False),
         help="Where Runyard keeps everything [~/.runyard].",
     )(command)
-
-
-def _settings(flags: dict[str, Any], config_file: Path | None) -> Settings:
-    try:
-        return load_settings(flags=flags, config_file=config_file)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 @contextmanager
@@ -113,7 +107,7 @@ def add(
     **flags: Any,
 ) -> None:
     """Add a rule NAME: events matching --pattern are POSTed to --url."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     secret = None
     if secret_file is not None:
         try:
@@ -155,7 +149,7 @@ def add(
 @_common
 def list_(config_file: Path | None, **flags: Any) -> None:
     """List the rules with their deliveries so far."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     with _store(settings, create=False) as store:
         listed = [] if store is None else list_rules(store, settings.account_id)
     if not listed:
@@ -182,7 +176,7 @@ def list_(config_file: Path | None, **flags: Any) -> None:
 @_common
 def remove(name: str, config_file: Path | None, **flags: Any) -> None:
     """Remove the rule NAME and its deliveries (pending ones are not sent)."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     with _store(settings, create=False) as store:
         if store is None:
             raise click.ClickException(f"No event rule named {name}")
@@ -195,7 +189,7 @@ def remove(name: str, config_file: Path | None, **flags: Any) -> None:
 
 def _switch(enabled: bool) -> Callable[..., None]:
     def command(name: str, config_file: Path | None, **flags: Any) -> None:
-        settings = _settings(flags, config_file)
+        settings = settings_from(flags, config_file)
         with _store(settings, create=False) as store:
             if store is None:
                 raise click.ClickException(f"No event rule named {name}")
@@ -243,7 +237,7 @@ def test(pattern: str, event_text: str) -> None:
 @_common
 def deliveries(name: str | None, limit: int, config_file: Path | None, **flags: Any) -> None:
     """The newest deliveries (of the rule NAME, or of every rule): status, tries and last error."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     with _store(settings, create=False) as store:
         try:
             found = [] if store is None else recent_deliveries(store, settings.account_id, name, limit=limit)

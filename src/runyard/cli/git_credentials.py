@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from runyard.api.git_credentials import ADD_PATH, LIST_PATH, REMOVE_PATH
-from runyard.cli.connections import _call, _settings
+from runyard.cli.common import call_runyard, settings_from
 
 
 def _options(command: Any) -> Any:
@@ -80,7 +80,7 @@ def add(
     **flags: Any,
 ) -> None:
     """Keep a credential NAME for repositories under --url-prefix (adding an existing NAME replaces it)."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     document = {"Name": name, "UrlPrefix": url_prefix}
     if ssh_key_file is not None:
         if username is not None or password_file is not None:
@@ -97,7 +97,7 @@ def add(
         document.update(Username=username, Password=password)
     else:
         raise click.UsageError("give --username and --password-file (HTTPS), or --ssh-key-file (SSH)")
-    answer = _call(settings, None, endpoint_url, ADD_PATH, document)["GitCredential"]
+    answer = call_runyard(settings, None, endpoint_url, ADD_PATH, document)["GitCredential"]
     click.echo(f"{answer['Name']}: {_describe(answer)}")
 
 
@@ -105,8 +105,8 @@ def add(
 @_options
 def list_credentials(endpoint_url: str | None, config_file: Path | None, **flags: Any) -> None:
     """The credentials, their URL prefixes and types (never their secrets)."""
-    settings = _settings(flags, config_file)
-    found = _call(settings, None, endpoint_url, LIST_PATH, {})["GitCredentials"]
+    settings = settings_from(flags, config_file)
+    found = call_runyard(settings, None, endpoint_url, LIST_PATH, {})["GitCredentials"]
     if not found:
         click.echo("no git credentials")
         return
@@ -122,8 +122,8 @@ def list_credentials(endpoint_url: str | None, config_file: Path | None, **flags
 @_options
 def remove(name: str, endpoint_url: str | None, config_file: Path | None, **flags: Any) -> None:
     """Forget the credential NAME (refused while a service reads its repository through it)."""
-    settings = _settings(flags, config_file)
-    answer = _call(settings, None, endpoint_url, REMOVE_PATH, {"Name": name})["GitCredential"]
+    settings = settings_from(flags, config_file)
+    answer = call_runyard(settings, None, endpoint_url, REMOVE_PATH, {"Name": name})["GitCredential"]
     click.echo(f"{answer['Name']} removed")
 
 

@@ -18,19 +18,12 @@ import click
 
 from runyard.build.base_images import BootstrapFailed, bootstrap
 from runyard.build.runtimes import detect_toolchains
-from runyard.config import Settings, SettingsError, load_settings
+from runyard.cli.common import settings_from
 from runyard.secrets import SecretBox, SecretsError
 from runyard.source.image_locations import credential_context
 
 _PYTHON_PREFERENCE = ("PYTHON_311", "PYTHON_3")
 _NODE_PREFERENCE = ("NODEJS_22", "NODEJS_18", "NODEJS_16", "NODEJS_14", "NODEJS_12")
-
-
-def _settings(flags: dict[str, Any], config_file: Path | None) -> Settings:
-    try:
-        return load_settings(flags={k: v for k, v in flags.items() if v is not None}, config_file=config_file)
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
 
 
 def _common(command: Any) -> Any:
@@ -61,7 +54,7 @@ def images() -> None:
 )
 def bootstrap_command(config_file: Path | None, languages: tuple[str, ...], **flags: Any) -> None:
     """Make the code services' base images from this host's interpreters (offline, a few seconds each)."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     toolchains = detect_toolchains()
 
     def interpreter(preference: tuple[str, ...]) -> Path | None:
@@ -88,7 +81,7 @@ def bootstrap_command(config_file: Path | None, languages: tuple[str, ...], **fl
 @click.option("--host", required=True, help="The registry host[:port] the password is for.")
 def seal_password(config_file: Path | None, host: str, **flags: Any) -> None:
     """Read a registry password from stdin; print it sealed for the registry credentials file."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     password = sys.stdin.read().strip()
     if not password:
         raise click.UsageError("no password on stdin")

@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
+from runyard.cli.common import settings_from
 from runyard.clock import SystemClock
-from runyard.config import Settings, SettingsError, load_settings
+from runyard.config import Settings
 from runyard.control.context import Scope
 from runyard.control.model.service import Service
 from runyard.ids import parse_arn
@@ -78,14 +79,6 @@ def find_service(settings: Settings, reference: str, region: str | None = None) 
     return chosen[-1]
 
 
-def _settings(flags: dict[str, Any], config_file: Path | None) -> Settings:
-    # As `runyard serve` loads them (cli.main._settings, which this module cannot import without a cycle).
-    try:
-        return load_settings(flags=flags, config_file=config_file)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
 @click.command()
 @click.argument("service")
 @click.option(
@@ -120,7 +113,7 @@ def logs(
     output (--application). SERVICE is a service name or ARN."""
     if deployment is not None and application:
         raise click.UsageError("--deployment and --application cannot be used together.")
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     found = find_service(settings, service, region)
     try:
         selection = service_logs_selection(found, deployment=deployment, application=application)

@@ -11,22 +11,14 @@ import click
 import uvicorn
 
 from runyard import __version__
+from runyard.cli.common import settings_from
 from runyard.cli.connections import connections
 from runyard.cli.events import events
 from runyard.cli.git_credentials import git_credentials
 from runyard.cli.images import images
 from runyard.cli.logs import logs
 from runyard.cli.metrics import metrics
-from runyard.config import Settings, SettingsError, load_settings
 from runyard.credentials import read_existing
-
-
-def _settings(flags: dict[str, Any], config_file: Path | None) -> Settings:
-    try:
-        return load_settings(flags=flags, config_file=config_file)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
-
 
 _data_dir = click.option(
     "--data-dir",
@@ -67,7 +59,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     """Start Runyard: the App Runner and CodeConnections APIs on one endpoint."""
     from runyard.app import asgi_app, build
 
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -95,7 +87,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 @click.option("--shell", is_flag=True, help="Print `export` lines for the AWS SDKs and CLI.")
 def credentials(config_file: Path | None, shell: bool, **flags: Any) -> None:
     """Print the root credentials API requests are signed with."""
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     found = read_existing(settings)
     if found is None:
         raise click.ClickException(f"no credentials yet in {settings.data_dir}: start `runyard serve` once first")

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from runyard.cli.logs import _settings, find_service
+from runyard.cli.common import settings_from
+from runyard.cli.logs import find_service
 from runyard.config import Settings
 from runyard.control.context import Scope
 from runyard.control.model.service import Service
@@ -128,7 +129,7 @@ def metrics(service: str, region: str | None, since: str, period: int, config_fi
         m.check_period(period)
     except m.InvalidParameterValue as error:
         raise click.BadParameter(error.message, param_hint="--period") from None
-    settings = _settings(flags, config_file)
+    settings = settings_from(flags, config_file)
     found = find_service(settings, service, region)
     for line in report(settings, found, span=span, period=period, now=time.time):
         click.echo(line)
