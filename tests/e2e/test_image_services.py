@@ -12,6 +12,7 @@ here with podman from a busybox root filesystem, boto3 as the client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -172,32 +173,33 @@ class Rig:
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base = tmp_path_factory.mktemp("images")
     podman = Podman(base / "podman")
-    public = Registry(base / "public").start()
-    htpasswd = base / "htpasswd"
-    hashed = bcrypt.hashpw(PRIVATE_PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
-    htpasswd.write_text(f"{PRIVATE_USER}:{hashed}\n")
-    private = Registry(base / "private", htpasswd=htpasswd).start()
-    credentials = base / "registries.toml"
-    credentials.write_text(
-        f'[[registry]]\nhost = "{private.host}"\nusername = "{PRIVATE_USER}"\npassword = "{PRIVATE_PASSWORD}"\n'
-        f'access_role_arns = ["{ROLE}"]\n'
-    )
-    local_port = free_port()
-    server = RunyardProcess(
-        base / "data",
-        extra_env={
-            "RUNYARD_RUNTIME": "oci",
-            "RUNYARD_LOCAL_REGISTRY_PORT": str(local_port),
-            "RUNYARD_INSECURE_REGISTRIES": f"{public.host},{private.host}",
-            "RUNYARD_REGISTRY_CREDENTIALS": str(credentials),
-            "RUNYARD_SOURCE_POLL_INTERVAL": "3600",  # notifications only, unless a test's server says otherwise
-            "RUNYARD_ECR_PUBLIC_MIRROR": public.host,
-        },
-    ).start(timeout=60)
-    yield Rig(server, public, private, podman, f"127.0.0.1:{local_port}")
-    server.stop()
-    public.stop()
-    private.stop()
+    with contextlib.ExitStack() as cleanup:  # every registry and server stops, whatever failed
+        public = Registry(base / "public").start()
+        cleanup.callback(public.stop)
+        htpasswd = base / "htpasswd"
+        hashed = bcrypt.hashpw(PRIVATE_PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
+        htpasswd.write_text(f"{PRIVATE_USER}:{hashed}\n")
+        private = Registry(base / "private", htpasswd=htpasswd).start()
+        cleanup.callback(private.stop)
+        credentials = base / "registries.toml"
+        credentials.write_text(
+            f'[[registry]]\nhost = "{private.host}"\nusername = "{PRIVATE_USER}"\npassword = "{PRIVATE_PASSWORD}"\n'
+            f'access_role_arns = ["{ROLE}"]\n'
+        )
+        local_port = free_port()
+        server = RunyardProcess(
+            base / "data",
+            extra_env={
+                "RUNYARD_RUNTIME": "oci",
+                "RUNYARD_LOCAL_REGISTRY_PORT": str(local_port),
+                "RUNYARD_INSECURE_REGISTRIES": f"{public.host},{private.host}",
+                "RUNYARD_REGISTRY_CREDENTIALS": str(credentials),
+                "RUNYARD_SOURCE_POLL_INTERVAL": "3600",  # notifications only, unless a test's server says otherwise
+                "RUNYARD_ECR_PUBLIC_MIRROR": public.host,
+            },
+        )
+        cleanup.callback(server.stop)
+        yield Rig(server.start(timeout=60), public, private, podman, f"127.0.0.1:{local_port}")
 
 
 def image_service(name: str, identifier: str, *, role: str | None = ROLE, **extra: Any) -> dict[str, Any]:
