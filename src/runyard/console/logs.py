@@ -103,11 +103,8 @@ def deployment_stream_ids(store: LogStore, service: Service) -> set[str]:
 async def log_page(request: Request) -> Response:
     console = console_of(request)
     kind = request.path_params["kind"]
-    try:
-        service = await console.service(request.path_params["service_id"])
-        selection = _selection(service, kind)
-    except NotFound as error:
-        return render(request, "not_found.html", status_code=404, nav="services", message=error.message)
+    service = await console.service(request.path_params["service_id"])
+    selection = _selection(service, kind)
     lines, offsets = await console.call(read_lines, console.logs, selection, {})
     title = {"events": "Event log", "application": "Application logs"}.get(kind, f"Deployment log {kind[11:]}")
     return render(

@@ -146,10 +146,7 @@ async def create_service_post(request: Request) -> Response:
 @page
 async def dashboard_page(request: Request) -> Response:
     console = console_of(request)
-    try:
-        service = await console.service(request.path_params["service_id"])
-    except NotFound as error:
-        return render(request, "not_found.html", status_code=404, nav="services", message=error.message)
+    service = await console.service(request.path_params["service_id"])
     tab = request.query_params.get("tab", "logs")
     tab = tab if tab in TABS else "logs"
     find = request.query_params.get("find", "").strip()
@@ -218,10 +215,7 @@ async def _service_action(request: Request, action: str) -> Response:
     console = console_of(request)
     form = await request.form()
     check_csrf(request, form_text(form, "csrf_token"))
-    try:
-        service = await console.service(request.path_params["service_id"])
-    except NotFound as error:
-        return redirect("/console/services", error=error.message, request=request)
+    service = await console.service(request.path_params["service_id"])
     commands = console.control.services
     try:
         if action == "deploy":
@@ -253,10 +247,7 @@ async def resume(request: Request) -> Response:
 @page
 async def delete_page(request: Request) -> Response:
     console = console_of(request)
-    try:
-        service = await console.service(request.path_params["service_id"])
-    except NotFound as error:
-        return render(request, "not_found.html", status_code=404, nav="services", message=error.message)
+    service = await console.service(request.path_params["service_id"])
     return render(request, "delete_service.html", nav="services", service=service)
 
 
@@ -265,10 +256,7 @@ async def delete_post(request: Request) -> Response:
     console = console_of(request)
     form = await request.form()
     check_csrf(request, form_text(form, "csrf_token"))
-    try:
-        service = await console.service(request.path_params["service_id"])
-    except NotFound as error:
-        return redirect("/console/services", error=error.message, request=request)
+    service = await console.service(request.path_params["service_id"])
     if (form_text(form, "confirm") or "").strip() != "delete":
         return render(
             request,
@@ -315,10 +303,7 @@ async def _edit(
 @page
 async def edit_page(request: Request) -> Response:
     console = console_of(request)
-    try:
-        service = await console.service(request.path_params["service_id"])
-    except NotFound as error:
-        return render(request, "not_found.html", status_code=404, nav="services", message=error.message)
+    service = await console.service(request.path_params["service_id"])
     edit = forms.ConfigEdit.of(service.spec, service.auto_scaling_configuration_arn)
     return await _edit(request, service, edit, [])
 
@@ -328,10 +313,7 @@ async def edit_post(request: Request) -> Response:
     console = console_of(request)
     form = await request.form()
     check_csrf(request, form_text(form, "csrf_token"))
-    try:
-        service = await console.service(request.path_params["service_id"])
-    except NotFound as error:
-        return redirect("/console/services", error=error.message, request=request)
+    service = await console.service(request.path_params["service_id"])
     edit = forms.ConfigEdit.from_form(posted(form))
     if form_text(form, "action") == "add_env":
         return await _edit(request, service, replace(edit, env=(*edit.env, ("", ""))), [])

@@ -114,12 +114,21 @@ Page = Callable[[Request], Awaitable[Response]]
 
 
 def page(handler: Page) -> Page:
-    """Only for signed-in users; everyone else goes to the sign-in page and comes back afterwards."""
+    """Only for signed-in users; everyone else goes to the sign-in page and comes back afterwards.
+
+    A resource the URL names that is not there (a deleted service, a stale link) is a 404 page for a GET, and
+    for a form post a return to the services list saying so.
+    """
 
     @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
         if not signed_in(request):
             return sign_in_redirect(request)
-        return await handler(request)
+        try:
+            return await handler(request)
+        except NotFound as error:
+            if request.method == "GET":
+                return render(request, "not_found.html", status_code=404, nav="services", message=error.message)
+            return redirect("/console/services", error=error.message, request=request)
 
     return guarded

@@ -6,6 +6,7 @@ import asyncio
 import re
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -199,3 +200,30 @@ def test_sign_in_never_redirects_off_the_console(console: AsgiBrowser, target: s
         data={"csrf_token": token, "access_key_id": "AKIAROOT", "secret_access_key": "s3cret", "next": target},
     )
     assert answer.headers["location"] == "/console/services"
+
+
+def test_a_service_that_is_not_there_is_a_404_page_or_a_return_to_the_list() -> None:
+    """One place (`page`) answers for every console URL naming a service that does not exist (or no longer)."""
+    control = SimpleNamespace(services=SimpleNamespace(find_all=lambda scope: []))
+    parts = Console(
+        control=cast(Any, control),
+        logs=cast(Any, None),
+        account="000000000000",
+        region="us-east-1",
+        http_port=9080,
+        runtimes={},
+        metrics=cast(Any, None),
+        check_credentials=root_credentials_check("AKIAROOT", "s3cret"),
+    )
+    console = AsgiBrowser(Starlette(routes=[Mount("/console", app=console_app(parts, session_key="x" * 48))]))
+    token = _form_token(console.get("/console/signin").text)
+    signed = {"csrf_token": token, "access_key_id": "AKIAROOT", "secret_access_key": "s3cret"}
+    assert console.post("/console/signin", data=signed).status_code == 303
+    for url in ("/console/services/gone", "/console/services/gone/delete", "/console/services/gone/logs/events"):
+        answer = console.get(url)
+        assert (answer.status_code, "Service not found: gone" in answer.text) == (404, True), url
+    token = _session_token(console)
+    for action in ("pause", "delete"):
+        answer = console.post(f"/console/services/gone/{action}", data={"csrf_token": token, "confirm": "delete"})
+        assert (answer.status_code, answer.headers["location"]) == (303, "/console/services"), action
+    assert "Service not found: gone" in console.get("/console/services").text
